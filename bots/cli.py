@@ -1,0 +1,253 @@
+"""The `faqbot` command: the only place that reads flags, wires objects and picks exit codes.
+
+Exit codes: 0 success, 2 bad input or bad knowledge base (one line on stderr), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from bots.common import install_secret_filter
+from bots.console import chat
+from core import FAQBot, FaqbotError, Reply, Settings, load_settings
+from core.evaluation import cross_validate, format_report
+from core.knowledge import load_knowledge_base
+from core.lint import lint_knowledge_base
+from intents import DEFAULT_KB_PATH
+
+logger = logging.getLogger("faqbot")
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
+PLATFORMS = ("telegram", "discord", "all")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except FaqbotError as error:
+        print(f"faqbot: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except Exception as error:
+        logger.debug("unexpected failure", exc_info=True)
+        print(f"faqbot: unexpected error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="faqbot", description="A curated, offline FAQ bot.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask = _command(commands, "ask", _ask, "answer one question, or one per line of stdin")
+    ask.add_argument("question", nargs="?", help="the question; without it, read stdin")
+    ask.add_argument("--json", action="store_true", help="one JSON object per reply")
+    _add_lang(ask)
+    _add_lang(_command(commands, "chat", _chat, "chat in the console"))
+    _command(commands, "validate", _validate, "check a knowledge base; exit 2 if invalid")
+    evaluate = _command(commands, "evaluate", _evaluate, "cross-validate a knowledge base")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--folds", type=int, default=5, choices=range(2, 11), metavar="K")
+    _add_run(commands)
+    _add_benchmark(commands)
+    return parser
+
+
+def _command(commands: Any, name: str, handler: Callable[[argparse.Namespace], int],
+             help_text: str, kb: bool = True) -> argparse.ArgumentParser:
+    sub: argparse.ArgumentParser = commands.add_parser(name, help=help_text,
+                                                       description=help_text)
+    sub.set_defaults(handler=handler)
+    if kb:
+        sub.add_argument("--kb", type=Path, help="knowledge-base YAML (default: FAQBOT_KB, "
+                                                 "else the shipped one)")
+    return sub
+
+
+def _add_lang(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--lang", choices=["fr", "en"], help="reply language (default: guessed)")
+
+
+def _add_run(commands: Any) -> None:
+    run = _command(commands, "run", _run, "serve Telegram and/or Discord (console chat "
+                                          "when no token is set)")
+    run.add_argument("platform", nargs="?", choices=PLATFORMS, default="all")
+    run.add_argument("--webhook-url", help="Telegram: receive updates by webhook at this URL")
+    run.add_argument("--listen", default="127.0.0.1", help="Telegram webhook: address to bind")
+    run.add_argument("--port", type=int, default=8443, help="Telegram webhook: port to bind")
+    run.add_argument("--shards", type=int, help="Discord: total shard count (auto-sharded)")
+    run.add_argument("--shard-ids", help="Discord: comma-separated shard ids of this process")
+
+
+def _add_benchmark(commands: Any) -> None:
+    bench = _command(commands, "benchmark", _benchmark,
+                     "compare the classifier with baselines on public data sets", kb=False)
+    bench.add_argument("data_dir", type=Path, help="folder holding clinc150/, banking77/ ...")
+    bench.add_argument("--json", action="store_true", help="one JSON object per line")
+    bench.add_argument("--only", help="run one data set only")
+
+
+def _kb_path(args: argparse.Namespace, settings: Settings | None = None) -> Path:
+    settings = settings or load_settings()
+    return Path(args.kb or settings.kb or DEFAULT_KB_PATH)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    bot = FAQBot.from_path(_kb_path(args))
+    if args.question is not None:
+        _print_reply(bot.answer(args.question, args.lang), args.json)
+        return EXIT_OK
+    stdin: TextIO = sys.stdin
+    if hasattr(stdin, "reconfigure"):
+        stdin.reconfigure(errors="replace")  # binary garbage must not stop the stream
+    for line in stdin:
+        _print_reply(bot.answer(line.rstrip("\r\n"), args.lang), args.json)
+    return EXIT_OK
+
+
+def _print_reply(reply: Reply, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(reply.model_dump(), ensure_ascii=False), flush=True)
+        return
+    line = " ".join(reply.answer.split())
+    if reply.kind == "clarify":
+        line += " " + " | ".join(s.question for s in reply.suggestions)
+    print(line, flush=True)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    chat(FAQBot.from_path(_kb_path(args)), args.lang)
+    return EXIT_OK
+
+
+def _validate(args: argparse.Namespace) -> int:
+    path = _kb_path(args)
+    kb = load_knowledge_base(path)
+    for warning in lint_knowledge_base(kb):
+        print(f"faqbot: warning: {path}: {warning}", file=sys.stderr)
+    print(f"{path}: valid ({len(kb.faq_intents)} FAQ intents, {len(kb.intents)} in all)")
+    return EXIT_OK
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    report = cross_validate(load_knowledge_base(_kb_path(args)), folds=args.folds)
+    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else format_report(report))
+    return EXIT_OK
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    if not args.data_dir.is_dir():
+        raise FaqbotError(f"{args.data_dir}: not a directory")
+    from core.benchmark import format_table, run_benchmark  # heavy; only this command needs it
+
+    rows = run_benchmark(args.data_dir, only=args.only)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row), flush=True)
+    else:
+        print(format_table(rows))
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _configure_logging(settings)
+    servers = _servers(args, settings)
+    bot = FAQBot.from_path(_kb_path(args, settings))
+    if not servers:
+        logger.info("no platform token set: starting the console chat")
+        chat(bot)
+        return EXIT_OK
+    asyncio.run(_serve_until_signal(bot, settings, servers))
+    return EXIT_OK
+
+
+Server = Callable[[FAQBot, Settings, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def _servers(args: argparse.Namespace, settings: Settings) -> list[Server]:
+    """The platforms to start; a platform named explicitly must have a valid token."""
+    wanted = ("telegram", "discord") if args.platform == "all" else (args.platform,)
+    servers: list[Server] = []
+    if "telegram" in wanted:
+        servers += _telegram_server(args, settings, required=args.platform == "telegram")
+    if "discord" in wanted:
+        servers += _discord_server(args, settings, required=args.platform == "discord")
+    return servers
+
+
+def _telegram_server(args: argparse.Namespace, settings: Settings, required: bool) -> list[Server]:
+    if settings.telegram_bot_token is None:
+        if required:
+            raise FaqbotError("TELEGRAM_BOT_TOKEN is not set")
+        return []
+    from bots import telegram_bot
+
+    telegram_bot.check_token(settings.telegram_bot_token.get_secret_value())
+    webhook = None
+    if args.webhook_url:
+        webhook = telegram_bot.WebhookOptions(url=args.webhook_url, listen=args.listen,
+                                              port=args.port)
+
+    async def serve(bot: FAQBot, settings: Settings, stop: asyncio.Event) -> None:
+        await telegram_bot.serve(bot, settings, stop, webhook)
+
+    return [serve]
+
+
+def _discord_server(args: argparse.Namespace, settings: Settings, required: bool) -> list[Server]:
+    if settings.discord_bot_token is None:
+        if required:
+            raise FaqbotError("DISCORD_BOT_TOKEN is not set")
+        return []
+    from bots import discord_bot
+
+    discord_bot.check_token(settings.discord_bot_token.get_secret_value())
+    shard_ids = _parse_shard_ids(args.shard_ids)
+
+    async def serve(bot: FAQBot, settings: Settings, stop: asyncio.Event) -> None:
+        await discord_bot.serve(bot, settings, stop, shard_count=args.shards,
+                                shard_ids=shard_ids)
+
+    return [serve]
+
+
+def _parse_shard_ids(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise FaqbotError(f"--shard-ids: not a comma-separated list of numbers: {text}") from None
+
+
+async def _serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Server]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    logger.info("serving; SIGINT or SIGTERM stops")
+    await asyncio.gather(*(serve(bot, settings, stop) for serve in servers))
+    logger.info("stopped")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO, and Telegram's URLs carry the token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    tokens = [token.get_secret_value() for token in
+              (settings.telegram_bot_token, settings.discord_bot_token) if token]
+    install_secret_filter(tokens)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

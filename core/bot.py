@@ -1,0 +1,154 @@
+"""FAQBot turns any text into a Reply: a curated answer, a clarification, smalltalk or fallback.
+
+It decides everything about meaning, so every front door (Telegram, Discord, console, library)
+only renders what it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.classifier import IntentClassifier, Prediction
+from core.errors import UnknownIntentError
+from core.knowledge import Intent, KnowledgeBase, load_knowledge_base
+from core.text import clean_question, guess_language, has_words
+from intents import DEFAULT_KB_PATH
+
+logger = logging.getLogger(__name__)
+
+ReplyKind = Literal["answer", "clarify", "smalltalk", "fallback"]
+MAX_CLARIFY_CHOICES = 3
+
+_CLARIFY_PROMPT = {
+    "fr": "Je ne suis pas sûr d'avoir compris. Vouliez-vous dire :",
+    "en": "I am not sure I understood. Did you mean:",
+}
+
+
+class Suggestion(BaseModel):
+    """An intent offered to the user: its id (for buttons) and its question (for display)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    intent: str
+    question: str
+
+
+class Reply(BaseModel):
+    """What the bot says to one message; the `faqbot ask --json` line has exactly these keys."""
+
+    model_config = ConfigDict(frozen=True)
+
+    question: str
+    kind: ReplyKind
+    intent: str | None = Field(description="the intent whose answer is shown")
+    confidence: float = Field(ge=0.0, le=1.0)
+    lang: str
+    answer: str = Field(description="the text a user sees")
+    suggestions: list[Suggestion] = Field(default_factory=list)
+
+
+class FAQBot:
+    """The engine: a validated knowledge base and the classifier trained on it."""
+
+    def __init__(self, kb: KnowledgeBase, classifier: IntentClassifier | None = None) -> None:
+        self.kb = kb
+        self.classifier = classifier or IntentClassifier().fit(*kb.training_data())
+        self._intents = {intent.id: intent for intent in kb.intents}
+
+    @classmethod
+    def from_path(cls, path: Path | str) -> FAQBot:
+        """Load, validate and train on a knowledge-base file (KnowledgeBaseError if invalid)."""
+        return cls(load_knowledge_base(Path(path)))
+
+    @classmethod
+    def default(cls) -> FAQBot:
+        """The bot on the shipped knowledge base (the Armed Forces / Mistral AI agreement)."""
+        return cls.from_path(DEFAULT_KB_PATH)
+
+    def answer(self, text: str, lang: str | None = None, *, lang_hint: str | None = None) -> Reply:
+        """Reply to any text; never raises.
+
+        The reply language is `lang` if given, else the language the text is written in, else
+        `lang_hint` (a user's platform locale), else the knowledge base's default.
+        """
+        question = clean_question(text)
+        reply_lang = self.language(lang or guess_language(question) or lang_hint)
+        if not has_words(question):
+            return self.fallback(reply_lang, question)
+        prediction = self.classifier.predict_one(question)
+        if prediction.label is None:
+            return self.fallback(reply_lang, question, prediction.confidence)
+        choices = self._close_candidates(prediction)
+        if len(choices) > 1:
+            return self._clarify(question, reply_lang, choices, prediction.confidence)
+        return self._reply_with(self._intents[prediction.label], reply_lang, question,
+                                prediction.confidence)
+
+    def reply_for(self, intent_id: str, lang: str | None = None) -> Reply:
+        """The curated reply of one intent, as a button click asks for it."""
+        intent = self._intents.get(intent_id)
+        if intent is None:
+            raise UnknownIntentError(f"unknown intent {intent_id!r}")
+        reply_lang = self.language(lang)
+        return self._reply_with(intent, reply_lang, intent.question[reply_lang], 1.0)
+
+    def fallback(self, lang: str | None = None, question: str = "",
+                 confidence: float = 0.0) -> Reply:
+        """Say plainly that this is not something the bot can answer, and list what it can."""
+        reply_lang = self.language(lang)
+        return Reply(question=question, kind="fallback", intent=None, confidence=confidence,
+                     lang=reply_lang, answer=self.kb.fallback[reply_lang],
+                     suggestions=self.topics(reply_lang))
+
+    def topics(self, lang: str | None = None) -> list[Suggestion]:
+        """Every FAQ question the bot can answer, in knowledge-base order."""
+        reply_lang = self.language(lang)
+        return [self._suggestion(intent, reply_lang) for intent in self.kb.faq_intents]
+
+    def suggest(self, text: str, lang: str | None = None, limit: int = 25) -> list[Suggestion]:
+        """FAQ questions ranked by how well they match `text` (autocomplete, inline mode)."""
+        question = clean_question(text)
+        reply_lang = self.language(lang or guess_language(question))
+        if not has_words(question):
+            return self.topics(reply_lang)[:limit]
+        ranking = self.classifier.predict_one(question).ranking
+        faq_ids = [label for label, _ in ranking if self._intents[label].kind == "faq"]
+        return [self._suggestion(self._intents[label], reply_lang) for label in faq_ids[:limit]]
+
+    def language(self, lang: str | None) -> str:
+        """A language the knowledge base speaks: "fr-FR" becomes "fr"; unknown gives the default."""
+        base = (lang or "").split("-")[0].split("_")[0].lower()
+        return base if base in self.kb.languages else self.kb.default_language
+
+    def _close_candidates(self, prediction: Prediction) -> list[str]:
+        """FAQ intents whose scores sit within the ambiguity margin of the best one."""
+        best_label, best_score = prediction.ranking[0]
+        if self._intents[best_label].kind != "faq":
+            return [best_label]
+        close = [label for label, score in prediction.ranking[:MAX_CLARIFY_CHOICES]
+                 if best_score - score < self.classifier.margin_
+                 and self._intents[label].kind == "faq"]
+        return close or [best_label]
+
+    def _clarify(self, question: str, lang: str, choices: list[str], confidence: float) -> Reply:
+        return Reply(question=question, kind="clarify", intent=None, confidence=confidence,
+                     lang=lang, answer=_CLARIFY_PROMPT.get(lang, _CLARIFY_PROMPT["en"]),
+                     suggestions=[self._suggestion(self._intents[i], lang) for i in choices])
+
+    def _reply_with(self, intent: Intent, lang: str, question: str, confidence: float) -> Reply:
+        if intent.show_topics:
+            suggestions = self.topics(lang)
+        else:
+            suggestions = [self._suggestion(self._intents[i], lang) for i in intent.related]
+        kind: ReplyKind = "answer" if intent.kind == "faq" else "smalltalk"
+        return Reply(question=question, kind=kind, intent=intent.id, confidence=confidence,
+                     lang=lang, answer=intent.answer[lang], suggestions=suggestions)
+
+    @staticmethod
+    def _suggestion(intent: Intent, lang: str) -> Suggestion:
+        return Suggestion(intent=intent.id, question=intent.question[lang])

@@ -1,0 +1,88 @@
+"""Text normalisation for French and English questions, and a light language guess.
+
+Both the classifier and the knowledge-base checks see text only through `normalize`, so
+"C koi l’AMIAD ???" and "c'est quoi l'amiad" meet on common ground.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Questions are short; anything longer is cut before classification so that a 200,000
+# character message costs the same as a paragraph. Documented in the README.
+MAX_QUESTION_CHARS = 1000
+
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'", "′": "'"})
+# French elided articles and pronouns ("l'", "qu'", "j'"...): dropped so "l'amiad" is "amiad".
+_ELISION = re.compile(r"\b(?:l|d|j|m|n|s|t|c|qu|jusqu|lorsqu|puisqu|quoiqu)'", re.IGNORECASE)
+_NON_WORD = re.compile(r"[^0-9a-z]+")
+_REPEATS = re.compile(r"([a-z])\1{2,}")
+
+_FRENCH_WORDS = frozenset(
+    "le la les un une des du de et est sont que qui quoi quel quelle quels quelles pourquoi "
+    "comment ou avec pour par sur dans ce cet cette ces il elle ils on nous vous je tu mon "
+    "ton son leur pas ne plus aussi accord armee armees ministere entites concernees "
+    "bonjour salut merci revoir oui non c koi pk ya etait sera peut faut"
+    .split()
+)
+_ENGLISH_WORDS = frozenset(
+    "the a an and is are was were what which who why how where when with for by on in to of "
+    "this that these those it they we you i my your its their not no yes also does do did "
+    "agreement army armed ministry entities concerned hello hi thanks thank bye goodbye can "
+    "could would should about there"
+    .split()
+)
+
+
+def strip_accents(text: str) -> str:
+    """Remove combining marks: "périmètre" becomes "perimetre"."""
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
+def _drop_surrogates(text: str) -> str:
+    # Lone surrogates come from broken clients; they cannot be encoded, so they go first.
+    return "".join(char for char in text if not 0xD800 <= ord(char) <= 0xDFFF)
+
+
+def normalize(text: str) -> str:
+    """Lower-case ASCII words separated by single spaces; empty when the text has no words.
+
+    Steps: drop lone surrogates, NFKC, case-fold, unify apostrophes, remove French elision,
+    strip accents, turn punctuation, symbols and emoji into spaces, squeeze letters repeated
+    three times or more ("merciiii" -> "merci").
+    """
+    text = unicodedata.normalize("NFKC", _drop_surrogates(text)).casefold()
+    text = _ELISION.sub(" ", text.translate(_APOSTROPHES))
+    text = strip_accents(text).replace("œ", "oe").replace("æ", "ae").replace("ß", "ss")
+    text = _NON_WORD.sub(" ", text)
+    return _REPEATS.sub(r"\1", text).strip()
+
+
+def has_words(text: str) -> bool:
+    """True when the text holds at least one letter or digit worth classifying."""
+    return bool(normalize(text))
+
+
+def clean_question(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
+    """The question as faqbot keeps it: cut to `limit` characters, lone surrogates removed.
+
+    Cutting comes first so that a 200,000 character message costs what a paragraph costs.
+    """
+    return _drop_surrogates(text[:limit])
+
+
+def guess_language(text: str) -> str | None:
+    """Guess "fr" or "en" from common words and accents; None when there is no clear sign."""
+    raw = clean_question(text).casefold()
+    words = normalize(raw).split()
+    french = sum(word in _FRENCH_WORDS for word in words)
+    english = sum(word in _ENGLISH_WORDS for word in words)
+    # Accented letters and elision are strong French signs that stop-word counts miss.
+    french += sum(char in "éèêàùçôîâœ" for char in raw) + len(_ELISION.findall(raw))
+    if french > english:
+        return "fr"
+    if english > french:
+        return "en"
+    return None

@@ -1,0 +1,19 @@
+"""Shared fixtures: loopback-only networking and small knowledge bases."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Proxy variables would send loopback traffic to the fakes through a proxy that is not there.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_kb_path() -> Path:
+    """A three-topic knowledge base in both languages, small enough to reason about."""
+    return DATA / "tiny_kb.yaml"

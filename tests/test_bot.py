@@ -1,0 +1,130 @@
+"""FAQBot on a tiny knowledge base: the four reply kinds, languages, buttons, hostile input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core import FAQBot, IntentClassifier, Reply, UnknownIntentError, load_knowledge_base
+from core.text import MAX_QUESTION_CHARS, has_words
+
+
+@pytest.fixture(scope="module")
+def bot(tiny_kb_path: Path) -> FAQBot:
+    return FAQBot.from_path(tiny_kb_path)
+
+
+@pytest.mark.parametrize(
+    ("question", "intent", "lang"),
+    [
+        ("Quels sont les horaires d'ouverture ?", "opening_hours", "fr"),
+        ("vous ouvrez a quelle heure le samedi", "opening_hours", "fr"),
+        ("where is your shop located?", "address", "en"),
+        ("Do you deliver to my home?", "delivery", "en"),
+    ],
+)
+def test_answer(bot: FAQBot, question: str, intent: str, lang: str) -> None:
+    reply = bot.answer(question)
+    assert (reply.kind, reply.intent, reply.lang) == ("answer", intent, lang)
+    assert reply.answer == bot.kb.intent(intent).answer[lang]  # type: ignore[union-attr]
+    assert 0.0 < reply.confidence <= 1.0
+
+
+def test_answer_lists_related_intents(bot: FAQBot) -> None:
+    reply = bot.answer("Quels sont les horaires d'ouverture ?")
+    assert [s.intent for s in reply.suggestions] == ["address"]
+    assert reply.suggestions[0].question == "Où se trouve le magasin ?"
+
+
+def test_forced_language(bot: FAQBot) -> None:
+    reply = bot.answer("Quels sont les horaires d'ouverture ?", lang="en")
+    assert (reply.lang, reply.answer) == ("en", "Open from 9 am to 5 pm.")
+
+
+def test_language_hint_only_when_text_is_unclear(bot: FAQBot) -> None:
+    assert bot.answer("horaires", lang_hint="en").lang == "en"
+    assert bot.answer("Quels sont les horaires ?", lang_hint="en").lang == "fr"
+    assert bot.answer("horaires", lang_hint="pt-BR").lang == "fr"
+
+
+@pytest.mark.parametrize("question", ["salut", "hi", "bonjour !"])
+def test_smalltalk(bot: FAQBot, question: str) -> None:
+    reply = bot.answer(question)
+    assert (reply.kind, reply.intent) == ("smalltalk", "greeting")
+
+
+def test_help_lists_topics(bot: FAQBot) -> None:
+    reply = bot.answer("what can you answer?")
+    assert (reply.kind, reply.intent) == ("smalltalk", "help")
+    assert [s.intent for s in reply.suggestions] == ["opening_hours", "address", "delivery"]
+
+
+@pytest.mark.parametrize("question", ["quelle est la capitale de la France",
+                                      "tell me a joke about cats", "prix du bitcoin aujourd'hui"])
+def test_fallback_on_off_topic(bot: FAQBot, question: str) -> None:
+    reply = bot.answer(question)
+    assert reply.kind == "fallback"
+    assert reply.intent is None
+    assert reply.answer in {"Je ne sais pas répondre à cela.", "I cannot answer that."}
+    assert [s.intent for s in reply.suggestions] == ["opening_hours", "address", "delivery"]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "?!", "🙂🙂", "\x00\x07", "\u200b\u202e", "\ud800"])
+def test_no_words_gets_fallback(bot: FAQBot, text: str) -> None:
+    reply = bot.answer(text)
+    assert reply.kind == "fallback"
+
+
+def test_clarify_when_two_topics_are_close(tiny_kb_path: Path) -> None:
+    # A wide forced margin makes the bot ask whenever two topics compete, as they do in a
+    # phrase that names both hours and address.
+    kb = load_knowledge_base(tiny_kb_path)
+    bot = FAQBot(kb, IntentClassifier(margin=0.6).fit(*kb.training_data()))
+    reply = bot.answer("horaires et adresse du magasin")
+    assert reply.kind == "clarify", reply
+    assert reply.intent is None
+    assert {s.intent for s in reply.suggestions} == {"opening_hours", "address"}
+
+
+def test_reply_for(bot: FAQBot) -> None:
+    reply = bot.reply_for("delivery", "en")
+    assert (reply.kind, reply.intent, reply.answer) == ("answer", "delivery",
+                                                         "Yes, within 48 hours.")
+    assert bot.reply_for("greeting").kind == "smalltalk"
+    with pytest.raises(UnknownIntentError, match="nope"):
+        bot.reply_for("nope")
+
+
+def test_suggest_ranks_faq_only(bot: FAQBot) -> None:
+    suggestions = bot.suggest("livraison", "fr", limit=2)
+    assert suggestions[0].intent == "delivery"
+    assert len(suggestions) == 2
+    assert all(s.intent in {"opening_hours", "address", "delivery"} for s in suggestions)
+    assert len(bot.suggest("")) == 3
+
+
+def test_huge_input_is_cut(bot: FAQBot) -> None:
+    reply = bot.answer("horaires " * 50_000)
+    assert len(reply.question) == MAX_QUESTION_CHARS
+    assert reply.kind in {"answer", "clarify", "fallback"}
+
+
+def test_deterministic(tiny_kb_path: Path) -> None:
+    questions = ["horaires", "adresse", "blague", "livraison rapide ?", "hello"]
+    first = [FAQBot.from_path(tiny_kb_path).answer(q) for q in questions]
+    second = [FAQBot.from_path(tiny_kb_path).answer(q) for q in questions]
+    assert first == second
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=3000))
+def test_answer_never_raises(bot: FAQBot, text: str) -> None:
+    reply = bot.answer(text)
+    assert isinstance(reply, Reply)
+    Reply.model_validate(reply.model_dump())
+    reply.model_dump_json()  # serialisable: no lone surrogate survives
+    if not has_words(text):
+        assert reply.kind == "fallback"

@@ -1,0 +1,122 @@
+"""Loading and validating knowledge-base files: every error names file, intent and field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.errors import KnowledgeBaseError
+from core.knowledge import load_knowledge_base
+from core.lint import lint_knowledge_base
+
+
+def _write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "kb.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny(tiny_kb_path: Path) -> dict:
+    return yaml.safe_load(tiny_kb_path.read_text(encoding="utf-8"))
+
+
+def _error(tmp_path: Path, data: object) -> str:
+    path = _write(tmp_path, data)
+    with pytest.raises(KnowledgeBaseError) as caught:
+        load_knowledge_base(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)), message
+    assert "\n" not in message
+    return message
+
+
+def test_tiny_kb_loads(tiny_kb_path: Path) -> None:
+    kb = load_knowledge_base(tiny_kb_path)
+    assert [intent.id for intent in kb.faq_intents] == ["opening_hours", "address", "delivery"]
+    texts, labels = kb.training_data()
+    assert len(texts) == len(labels)
+    assert labels.count(None) == 20
+    assert "Quels sont les horaires d'ouverture ?" in texts
+
+
+def test_unknown_field(tmp_path: Path, tiny: dict) -> None:
+    tiny["intents"][1]["answers"] = {"fr": "x"}
+    message = _error(tmp_path, tiny)
+    assert "intent 'address'" in message and "answers" in message
+
+
+def test_duplicate_id(tmp_path: Path, tiny: dict) -> None:
+    tiny["intents"][2]["id"] = "address"
+    assert "intent 'address', field 'id': duplicate id" in _error(tmp_path, tiny)
+
+
+def test_missing_translation(tmp_path: Path, tiny: dict) -> None:
+    del tiny["intents"][0]["answer"]["en"]
+    assert "intent 'opening_hours', field 'answer.en'" in _error(tmp_path, tiny)
+
+
+def test_empty_answer(tmp_path: Path, tiny: dict) -> None:
+    tiny["intents"][2]["answer"]["fr"] = "   "
+    assert "intent 'delivery', field 'answer.fr'" in _error(tmp_path, tiny)
+
+
+def test_unknown_related(tmp_path: Path, tiny: dict) -> None:
+    tiny["intents"][0]["related"] = ["nowhere"]
+    message = _error(tmp_path, tiny)
+    assert "intent 'opening_hours', field 'related'" in message and "nowhere" in message
+
+
+def test_example_under_two_intents(tmp_path: Path, tiny: dict) -> None:
+    tiny["intents"][2]["examples"]["fr"].append("Horaires !")  # same words as opening_hours
+    message = _error(tmp_path, tiny)
+    assert "intent 'delivery', field 'examples.fr'" in message and "opening_hours" in message
+
+
+def test_example_also_out_of_scope(tmp_path: Path, tiny: dict) -> None:
+    tiny["out_of_scope"]["en"].append("delivery")
+    assert "'delivery'" in _error(tmp_path, tiny)
+
+
+def test_bad_id_and_kind(tmp_path: Path, tiny: dict) -> None:
+    tiny["intents"][0]["kind"] = "chitchat"
+    assert "intent 'opening_hours', field 'kind'" in _error(tmp_path, tiny)
+    tiny["intents"][0]["kind"] = "faq"
+    tiny["intents"][0]["id"] = "Bad Id"
+    assert "field 'id'" in _error(tmp_path, tiny)
+
+
+def test_missing_fallback_language(tmp_path: Path, tiny: dict) -> None:
+    del tiny["fallback"]["en"]
+    assert "fallback.en" in _error(tmp_path, tiny)
+
+
+def test_invalid_yaml_names_line(tmp_path: Path) -> None:
+    path = tmp_path / "kb.yaml"
+    path.write_text("version: 1\nintents: [\n  - id: x\n", encoding="utf-8")
+    with pytest.raises(KnowledgeBaseError, match=r"invalid YAML at line \d+"):
+        load_knowledge_base(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"[1, 2]", b"\x00\xff\xfe binary", b"just text"])
+def test_not_a_knowledge_base(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "kb.yaml"
+    path.write_bytes(content)
+    with pytest.raises(KnowledgeBaseError, match=str(path)):
+        load_knowledge_base(path)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(KnowledgeBaseError, match="cannot read"):
+        load_knowledge_base(tmp_path / "absent.yaml")
+
+
+def test_lint_warns_on_thin_intent_and_near_duplicates(tmp_path: Path, tiny: dict) -> None:
+    tiny["intents"][2]["examples"]["en"] = ["delivery"]
+    tiny["intents"][0]["examples"]["en"].append("when do you open the shop in the morning")
+    tiny["intents"][1]["examples"]["en"].append("when do you open the store in the morning")
+    warnings = lint_knowledge_base(load_knowledge_base(_write(tmp_path, tiny)))
+    assert "intent 'delivery': only 1 examples in 'en'" in warnings
+    assert any("near-duplicate" in w and "open the store" in w for w in warnings)
