@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.cache import default_cache_dir, trained_classifier
 from core.classifier import IntentClassifier, Prediction
 from core.errors import UnknownIntentError
 from core.knowledge import Intent, KnowledgeBase, load_knowledge_base
@@ -61,9 +62,13 @@ class FAQBot:
         self._intents = {intent.id: intent for intent in kb.intents}
 
     @classmethod
-    def from_path(cls, path: Path | str) -> FAQBot:
-        """Load, validate and train on a knowledge-base file (KnowledgeBaseError if invalid)."""
-        return cls(load_knowledge_base(Path(path)))
+    def from_path(cls, path: Path | str, *, cache: bool = True) -> FAQBot:
+        """Load and validate a knowledge-base file (KnowledgeBaseError if invalid), then train.
+
+        With `cache`, a model trained earlier on the same content is reused (see core.cache).
+        """
+        kb = load_knowledge_base(Path(path))
+        return cls(kb, trained_classifier(kb, default_cache_dir() if cache else None))
 
     @classmethod
     def default(cls) -> FAQBot:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # Proxy variables would send loopback traffic to the fakes through a proxy that is not there.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+# Trained models are cached per user; tests (and the processes they start) use their own.
+os.environ["FAQBOT_CACHE_DIR"] = tempfile.mkdtemp(prefix="faqbot-test-cache-")
 
 DATA = Path(__file__).parent / "data"
 

@@ -1,0 +1,56 @@
+"""The trained-model cache: reused when safe and fresh, ignored otherwise, never a pickle."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from core.cache import load_cached, model_key, store, trained_classifier
+from core.knowledge import KnowledgeBase, load_knowledge_base
+
+
+@pytest.fixture(scope="module")
+def kb(tiny_kb_path: Path) -> KnowledgeBase:
+    return load_knowledge_base(tiny_kb_path)
+
+
+def test_second_load_comes_from_cache(kb: KnowledgeBase, tmp_path: Path) -> None:
+    first = trained_classifier(kb, tmp_path)
+    cached = load_cached(tmp_path, model_key(kb))
+    assert cached is not None
+    assert [p.label for p in cached.predict(["horaires", "adresse", "blague"])] == \
+        [p.label for p in first.predict(["horaires", "adresse", "blague"])]
+    assert (tmp_path.stat().st_mode & 0o777) == 0o700
+
+
+def test_key_follows_content(kb: KnowledgeBase) -> None:
+    changed = kb.model_copy(update={"fallback": {"fr": "Autre.", "en": "Other."}})
+    assert model_key(kb) == model_key(kb.model_copy())
+    assert model_key(kb) != model_key(changed)
+
+
+def test_directory_writable_by_others_is_ignored(kb: KnowledgeBase, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    trained_classifier(kb, tmp_path)
+    tmp_path.chmod(0o777)
+    with caplog.at_level(logging.WARNING):
+        assert load_cached(tmp_path, model_key(kb)) is None
+    assert "writable by others" in caplog.text
+
+
+def test_corrupt_entry_is_ignored(kb: KnowledgeBase, tmp_path: Path) -> None:
+    tmp_path.chmod(0o700)
+    (tmp_path / f"{model_key(kb)}.npz").write_bytes(b"not a model")
+    (tmp_path / f"{model_key(kb)}.npz").chmod(0o600)
+    assert load_cached(tmp_path, model_key(kb)) is None
+    assert trained_classifier(kb, tmp_path).labels_  # retrained and rewritten
+    assert load_cached(tmp_path, model_key(kb)) is not None
+
+
+def test_unwritable_cache_is_skipped(kb: KnowledgeBase, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store(blocker / "sub", "key", trained_classifier(kb, None))  # logs, does not raise
+    assert not (blocker / "sub").exists()
