@@ -1,0 +1,705 @@
+"""Telegram front door: turns updates into questions for FAQBot and its Replies into messages.
+
+The adapter decides nothing about meaning. It extracts the text and its context (private chat or
+group, was the bot addressed, the user's language), screens the update (duplicates, allow-list,
+per-user rate limit), asks `FAQBot`, and renders the `Reply` as HTML with inline buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import html
+import itertools
+import logging
+import re
+import secrets
+import textwrap
+import warnings
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from telegram import (
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InlineQueryResultArticle,
+    InputTextMessageContent,
+    Message,
+    MessageEntity,
+    ReplyParameters,
+    Update,
+)
+from telegram.constants import ChatType, MessageLimit, ParseMode
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    BaseRateLimiter,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    InlineQueryHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+from telegram.warnings import PTBDeprecationWarning
+
+from bots.common import AccessPolicy, RateLimiter, SecretFilter, split_message, ui_text
+from core import ConfigurationError, FAQBot, Reply, Settings, Suggestion, guess_language
+from core.errors import UnknownIntentError
+
+logger = logging.getLogger(__name__)
+
+Context = ContextTypes.DEFAULT_TYPE
+TelegramApp = Application[Any, Any, Any, Any, Any, Any]
+
+TOKEN_PATTERN = re.compile(r"\d+:[A-Za-z0-9_-]{20,}")
+MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
+# Telegram caps an inline keyboard at about 100 buttons; a long topic list stays well below.
+MAX_BUTTONS = 50
+INLINE_RESULTS = 10
+POLL_TIMEOUT = dt.timedelta(seconds=30)
+# Updates are handled concurrently, up to this many at once (those of one chat stay in order).
+CONCURRENT_UPDATES = 256
+DUPLICATE_WINDOW = 2048
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
+OUR_COMMANDS = ("start", "help", "faq", "ask")
+# PTB logs request URLs (which hold the token) and parameters (the webhook secret) here.
+LIBRARY_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
+
+COMMAND_DESCRIPTIONS = {
+    "fr": {"start": "Commencer et voir les sujets",
+           "help": "Comment me poser une question",
+           "faq": "Voir les questions auxquelles je réponds",
+           "ask": "Poser une question (utile dans un groupe)"},
+    "en": {"start": "Start and see the topics",
+           "help": "How to ask me a question",
+           "faq": "See the questions I can answer",
+           "ask": "Ask a question (handy in groups)"},
+}
+START_TEXT = {"fr": "Bonjour ! Posez-moi votre question, ou choisissez un sujet :",
+              "en": "Hello! Ask me your question, or pick a topic:"}
+HELP_TEXT = {
+    "fr": "Posez votre question en quelques mots, en français ou en anglais : je réponds avec "
+          "les réponses de la FAQ. Dans un groupe, mentionnez @{bot}, répondez à l'un de mes "
+          "messages ou écrivez /ask suivi de votre question. /faq affiche les sujets.",
+    "en": "Ask your question in a few words, in French or English: I answer from the FAQ. "
+          "In a group, mention @{bot}, reply to one of my messages or write /ask followed by "
+          "your question. /faq shows the topics.",
+}
+
+
+def _pick(texts: dict[str, str], lang: str) -> str:
+    return texts.get(lang, texts["en"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+
+
+def check_token(token: str) -> None:
+    """Raise ConfigurationError if `token` does not look like a bot token; never echo it."""
+    if not TOKEN_PATTERN.fullmatch(token):
+        raise ConfigurationError("TELEGRAM_BOT_TOKEN is malformed: expected <digits>:<secret>")
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    """Receive updates by webhook: Telegram posts to `url`, a proxy forwards to listen:port."""
+
+    url: str
+    listen: str = "127.0.0.1"
+    port: int = 8443
+
+
+def api_base_url(url: str) -> str:
+    """The Bot API base the token is appended to: "http://host:8081/" gives ".../bot"."""
+    base = url.rstrip("/")
+    return base if base.endswith("/bot") else f"{base}/bot"
+
+
+_HIDDEN_SECRETS: set[str] = set()
+
+
+def _hide_secrets_in_library_logs(*secrets_to_hide: str) -> None:
+    """Mask secrets in the records of the loggers that print request URLs and parameters.
+
+    The CLI also filters its handlers; this covers every other way of running the adapter.
+    """
+    new = [secret for secret in secrets_to_hide if secret not in _HIDDEN_SECRETS]
+    if not new:
+        return
+    _HIDDEN_SECRETS.update(new)
+    secret_filter = SecretFilter(new)
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).addFilter(secret_filter)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering: Reply -> HTML pieces and inline keyboard
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A reply as Telegram messages: escaped HTML pieces, the keyboard goes on the last one."""
+
+    pieces: list[str]
+    keyboard: InlineKeyboardMarkup | None = None
+
+
+def html_pieces(text: str) -> list[str]:
+    """Escape `text` for parse_mode=HTML and cut it into pieces Telegram accepts."""
+    limit = MAX_TEXT
+    while True:
+        # Escaping lengthens the text, so cut the raw text shorter until every piece fits.
+        pieces = [html.escape(piece, quote=False) for piece in split_message(text, limit)]
+        if all(_telegram_length(piece) <= MAX_TEXT for piece in pieces):
+            return pieces
+        limit //= 2
+
+
+def _telegram_length(text: str) -> int:
+    # Telegram counts UTF-16 code units: an emoji outside the BMP counts twice.
+    return len(text.encode("utf-16-le")) // 2
+
+
+def answer_button_data(intent: str, lang: str) -> str:
+    """The callback_data of a button that answers one intent (at most 64 bytes)."""
+    return f"a:{intent}:{lang}"
+
+
+def none_button_data(lang: str) -> str:
+    """The callback_data of the "none of these" button of a clarification."""
+    return f"n:{lang}"
+
+
+def render_reply(reply: Reply) -> Rendered:
+    """The answer text, a title for its suggestions, and the suggestions as buttons."""
+    text = reply.answer
+    if reply.kind == "answer" and reply.suggestions:
+        # Fallback, help and clarify texts introduce their own list; related answers need a title.
+        text = f"{text}\n\n{ui_text('related', reply.lang)}"
+    buttons = _intent_buttons(reply.suggestions, reply.lang)
+    if reply.kind == "clarify":
+        buttons.append(InlineKeyboardButton(ui_text("none_of_these", reply.lang),
+                                            callback_data=none_button_data(reply.lang)))
+    return Rendered(html_pieces(text), _keyboard(buttons))
+
+
+def render_topics(intro: str, topics: list[Suggestion], lang: str) -> Rendered:
+    """An introduction followed by one button per topic."""
+    return Rendered(html_pieces(intro), _keyboard(_intent_buttons(topics, lang)))
+
+
+def render_text(text: str) -> Rendered:
+    """Plain text, escaped, no buttons."""
+    return Rendered(html_pieces(text))
+
+
+def _intent_buttons(suggestions: list[Suggestion], lang: str) -> list[InlineKeyboardButton]:
+    return [InlineKeyboardButton(suggestion.question,
+                                 callback_data=answer_button_data(suggestion.intent, lang))
+            for suggestion in suggestions[:MAX_BUTTONS]]
+
+
+def _keyboard(buttons: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
+    # One button a row: the labels are whole questions.
+    return InlineKeyboardMarkup([[button] for button in buttons]) if buttons else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading updates
+
+
+def is_addressed(message: Message, bot_id: int, bot_username: str) -> bool:
+    """Private chats always; in groups a @mention, a reply to the bot, or a command for it."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    replied = message.reply_to_message
+    if replied and replied.from_user and replied.from_user.id == bot_id:
+        return True
+    kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.BOT_COMMAND]
+    entities = {**message.parse_entities(kinds), **message.parse_caption_entities(kinds)}
+    mention = f"@{bot_username}".casefold()
+    for entity, text in entities.items():
+        if entity.type == MessageEntity.MENTION and text.casefold() == mention:
+            return True
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            command, _, target = text[1:].partition("@")
+            if target.casefold() == bot_username.casefold() or (
+                    not target and command.casefold() in OUR_COMMANDS):
+                return True
+    return False
+
+
+def question_text(message: Message, bot_username: str) -> str:
+    """The text or caption of a message, without the @mention of the bot."""
+    text = message.text or message.caption or ""
+    return re.sub(rf"@{re.escape(bot_username)}\b", " ", text, flags=re.IGNORECASE).strip()
+
+
+def command_argument(message: Message) -> str:
+    """What follows "/ask" (or "/ask@bot") in a command message."""
+    parts = (message.text or "").split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _user_language(update: Update) -> str | None:
+    user = update.effective_user
+    return user.language_code if user else None
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a reply goes: the chat, the message to quote (groups only), the forum topic."""
+
+    chat_id: int
+    quote_id: int | None = None
+    thread_id: int | None = None
+
+    @classmethod
+    def replying_to(cls, message: Message) -> _Target:
+        in_group = message.chat.type != ChatType.PRIVATE
+        return cls(chat_id=message.chat_id,
+                   quote_id=message.message_id if in_group else None,
+                   thread_id=message.message_thread_id if message.is_topic_message else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Delivery: flood control, retries, ordering
+
+
+def _retry_after_seconds(error: RetryAfter) -> float:
+    with warnings.catch_warnings():
+        # The attribute is an int today and a timedelta later; either way we want seconds.
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = error.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+class RetryingRateLimiter(BaseRateLimiter[None]):
+    """Honours Telegram's flood control and retries transient failures, so no reply is lost.
+
+    Plugged in as PTB's rate limiter because every Bot API call but getUpdates passes through
+    it (getUpdates has its own retry loop in the Updater). A 429 waits the `retry_after` Telegram
+    asks for; a network error, a timeout or a 5xx waits with exponential backoff. Anything else
+    (a 400, a 403) is final and goes to the error handler, as does a call out of attempts or
+    one still waiting when the bot stops. A timed-out send may have been delivered: retrying it
+    risks a duplicate, never a loss.
+    """
+
+    def __init__(self, attempts: int = 5, backoff: float = 0.5, max_backoff: float = 8.0,
+                 max_retry_after: float = 60.0) -> None:
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_retry_after = max_retry_after
+        self._stopping = asyncio.Event()
+
+    def stop_waiting(self) -> None:
+        """Make the calls waiting to retry give up now, so that stopping takes seconds."""
+        self._stopping.set()
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(  # noqa: PLR0917 (signature fixed by BaseRateLimiter)
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        """Call the Bot API, waiting and retrying as the failure asks."""
+        attempt = 1
+        while True:
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                delay = _retry_after_seconds(error)
+                if attempt >= self.attempts or delay > self.max_retry_after:
+                    raise
+                logger.warning("Telegram flood control on %s: retrying in %.1f s", endpoint, delay)
+                if await self._stopped_during(delay):
+                    raise
+            except BadRequest:
+                raise
+            except NetworkError as error:  # also timeouts and HTTP 5xx
+                if attempt >= self.attempts:
+                    raise
+                delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
+                logger.warning("Telegram %s failed (%s): retry %d in %.1f s",
+                               endpoint, error, attempt, delay)
+                if await self._stopped_during(delay):
+                    raise
+            attempt += 1
+
+    async def _stopped_during(self, delay: float) -> bool:
+        """Wait `delay` seconds; True if the bot started stopping meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._stopping.wait()
+        return self._stopping.is_set()
+
+
+class ChatOrderedProcessor(BaseUpdateProcessor):
+    """Handles updates of different chats at once and those of one chat in arrival order.
+
+    PTB starts one task per update in arrival order; a FIFO lock per chat makes the tasks of
+    one chat take turns, so a user's second question is never answered before the first.
+    """
+
+    def __init__(self, max_concurrent_updates: int) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._waiting: Counter[int] = Counter()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Await the update's processing once the earlier updates of its chat are done."""
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:  # inline queries: no conversation to keep in order
+            await coroutine
+            return
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        self._waiting[chat.id] += 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._waiting[chat.id] -= 1
+            if not self._waiting[chat.id]:  # forget idle chats: memory stays bounded
+                del self._waiting[chat.id], self._locks[chat.id]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+class _RecentIds:
+    """The last update ids seen, to drop an update Telegram delivers twice."""
+
+    def __init__(self, size: int) -> None:
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+        self._size = size
+
+    def seen(self, update_id: int) -> bool:
+        if update_id in self._ids:
+            return True
+        self._order.append(update_id)
+        self._ids.add(update_id)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Handlers
+
+
+class _Handlers:
+    """The update handlers, sharing the engine, the per-user rate limit and the allow-list."""
+
+    def __init__(self, faq: FAQBot, settings: Settings) -> None:
+        self.faq = faq
+        self.limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds)
+        self.access = AccessPolicy(settings.allowed_chats)
+        self._recent = _RecentIds(DUPLICATE_WINDOW)
+        self._screened = itertools.count(1)
+
+    def register(self, application: TelegramApp) -> None:
+        """Attach every handler; the screen runs first, in its own group."""
+        application.add_handler(TypeHandler(Update, self.screen), group=-1)
+        application.add_handler(CommandHandler("start", self.on_start))
+        application.add_handler(CommandHandler("help", self.on_help))
+        application.add_handler(CommandHandler("faq", self.on_faq))
+        application.add_handler(CommandHandler("ask", self.on_ask))
+        application.add_handler(MessageHandler(filters.COMMAND, self.on_help))  # unknown ones
+        application.add_handler(MessageHandler((filters.TEXT | filters.ATTACHMENT)
+                                               & ~filters.COMMAND, self.on_message))
+        application.add_handler(CallbackQueryHandler(self.on_button))
+        application.add_handler(InlineQueryHandler(self.on_inline))
+        application.add_error_handler(self.on_error)
+
+    def _lang(self, update: Update) -> str:
+        return self.faq.language(_user_language(update))
+
+    # -- screening ------------------------------------------------------------------------
+
+    async def screen(self, update: Update, context: Context) -> None:
+        """Stop duplicates, group chatter not meant for the bot, floods and refused chats."""
+        if self._recent.seen(update.update_id):
+            logger.info("dropped update %d: delivered twice", update.update_id)
+            raise ApplicationHandlerStop
+        if next(self._screened) % 1000 == 0:
+            self.limiter.forget_idle()
+        if update.inline_query:
+            await self._screen_inline(update)
+            return
+        if update.message and not is_addressed(update.message, context.bot.id,
+                                               context.bot.username):
+            raise ApplicationHandlerStop
+        user = update.effective_user
+        verdict = self.limiter.check(user.id) if user else "drop"
+        if verdict != "allow":
+            notice = ui_text("rate_limited", self._lang(update)) if verdict == "notify" else None
+            await self._notice(update, context, notice)
+            raise ApplicationHandlerStop
+        chat = update.effective_chat
+        if not self.access.permits(chat.id if chat else None):
+            logger.info("refused chat %s: not in FAQBOT_ALLOWED_CHATS", chat.id if chat else None)
+            await self._notice(update, context, ui_text("not_here_chat", self._lang(update)))
+            raise ApplicationHandlerStop
+
+    async def _screen_inline(self, update: Update) -> None:
+        # Inline queries come letter by letter, so they are not rate limited; they carry no
+        # chat, so the allow-list applies to the user's own (private) chat id.
+        query = update.inline_query
+        assert query is not None
+        if not self.access.permits(query.from_user.id):
+            await query.answer([], is_personal=True)
+            raise ApplicationHandlerStop
+
+    async def _notice(self, update: Update, context: Context, text: str | None) -> None:
+        """A short notice: a toast for a button (always acknowledged), else a reply."""
+        if update.callback_query:
+            await _acknowledge(update.callback_query, text)
+        elif update.message and text:
+            await _deliver(context, _Target.replying_to(update.message), render_text(text))
+
+    # -- messages and commands --------------------------------------------------------------
+
+    async def on_message(self, update: Update, context: Context) -> None:
+        """Any text (or caption) in a private chat, or addressed to the bot in a group."""
+        message = update.message
+        assert message is not None
+        question = question_text(message, context.bot.username)
+        reply = self.faq.answer(question, lang_hint=_user_language(update))
+        await _deliver(context, _Target.replying_to(message), render_reply(reply))
+
+    async def on_ask(self, update: Update, context: Context) -> None:
+        """/ask <question>: answers; without a question, says how to use it."""
+        message = update.message
+        assert message is not None
+        question = command_argument(message)
+        if not question:
+            rendered = render_text(ui_text("ask_usage", self._lang(update)))
+        else:
+            rendered = render_reply(self.faq.answer(question, lang_hint=_user_language(update)))
+        await _deliver(context, _Target.replying_to(message), rendered)
+
+    async def on_start(self, update: Update, context: Context) -> None:
+        """/start: a greeting and the topics as buttons."""
+        lang = self._lang(update)
+        await self._send_topics(update, context, _pick(START_TEXT, lang), lang)
+
+    async def on_faq(self, update: Update, context: Context) -> None:
+        """/faq: the topics as buttons."""
+        lang = self._lang(update)
+        await self._send_topics(update, context, ui_text("topics_title", lang), lang)
+
+    async def on_help(self, update: Update, context: Context) -> None:
+        """/help (and unknown commands): how to ask."""
+        assert update.message is not None
+        text = _pick(HELP_TEXT, self._lang(update)).format(bot=context.bot.username)
+        await _deliver(context, _Target.replying_to(update.message), render_text(text))
+
+    async def _send_topics(self, update: Update, context: Context, intro: str,
+                           lang: str) -> None:
+        assert update.message is not None
+        rendered = render_topics(intro, self.faq.topics(lang), lang)
+        await _deliver(context, _Target.replying_to(update.message), rendered)
+
+    # -- buttons and inline mode -------------------------------------------------------------
+
+    async def on_button(self, update: Update, context: Context) -> None:
+        """A button click: acknowledged at once, then answered in the chat it came from."""
+        query = update.callback_query
+        assert query is not None
+        reply = self._reply_for_button(query.data or "")
+        if reply is None or query.message is None:
+            await _acknowledge(query, ui_text("stale_button", self._lang(update)))
+            return
+        await _acknowledge(query)
+        message = query.message
+        target = (_Target.replying_to(message) if isinstance(message, Message)
+                  else _Target(message.chat.id))
+        await _deliver(context, target, render_reply(reply))
+
+    def _reply_for_button(self, data: str) -> Reply | None:
+        """The reply a button asks for, or None for a stale or unknown button."""
+        kind, _, rest = data.partition(":")
+        if kind == "n" and rest:
+            return self.faq.fallback(rest)
+        intent, _, lang = rest.partition(":")
+        if kind == "a" and intent and lang:
+            try:
+                return self.faq.reply_for(intent, lang)
+            except UnknownIntentError:
+                return None
+        return None
+
+    async def on_inline(self, update: Update, context: Context) -> None:
+        """@bot question in any chat: the best matching answers as inline results."""
+        query = update.inline_query
+        assert query is not None
+        lang = self.faq.language(guess_language(query.query) or query.from_user.language_code)
+        suggestions = self.faq.suggest(query.query, lang, limit=INLINE_RESULTS)
+        results = [self._inline_article(suggestion, lang) for suggestion in suggestions]
+        # Personal: with an empty query the results follow each user's language.
+        await query.answer(results, is_personal=True)
+
+    def _inline_article(self, suggestion: Suggestion, lang: str) -> InlineQueryResultArticle:
+        answer = self.faq.reply_for(suggestion.intent, lang).answer
+        content = InputTextMessageContent(html_pieces(answer)[0], parse_mode=ParseMode.HTML)
+        return InlineQueryResultArticle(id=suggestion.intent, title=suggestion.question,
+                                        input_message_content=content,
+                                        description=textwrap.shorten(answer, 100,
+                                                                     placeholder="…"))
+
+    # -- errors --------------------------------------------------------------------------------
+
+    async def on_error(self, update: object, context: Context) -> None:
+        """Log a failed update and, when a message can still get through, tell the user."""
+        error = context.error
+        update_id = update.update_id if isinstance(update, Update) else None
+        logger.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
+        if not isinstance(update, Update) or update.effective_chat is None:
+            return
+        # A 400 (or a bug of ours) leaves the chat reachable; after a failed delivery
+        # (403, network, flood) another message would fail the same way.
+        if isinstance(error, TelegramError) and not isinstance(error, BadRequest):
+            return
+        try:
+            await _deliver(context, _Target(update.effective_chat.id),
+                           render_text(ui_text("error", self._lang(update))))
+        except TelegramError as notice_error:
+            logger.warning("could not tell chat %s about the error: %s",
+                           update.effective_chat.id, type(notice_error).__name__)
+
+
+async def _acknowledge(query: CallbackQuery, text: str | None = None) -> None:
+    """Stop the button's spinner; if Telegram refuses (query too old), still go on."""
+    try:
+        await query.answer(text)
+    except TelegramError as error:
+        logger.warning("could not acknowledge a button click: %s", error)
+
+
+async def _deliver(context: Context, target: _Target, rendered: Rendered) -> None:
+    """Send the pieces in order; quote the question with the first, buttons on the last."""
+    last = len(rendered.pieces) - 1
+    for index, piece in enumerate(rendered.pieces):
+        quote = (ReplyParameters(target.quote_id, allow_sending_without_reply=True)
+                 if index == 0 and target.quote_id else None)
+        await context.bot.send_message(
+            target.chat_id, piece, parse_mode=ParseMode.HTML,
+            reply_markup=rendered.keyboard if index == last else None,
+            reply_parameters=quote, message_thread_id=target.thread_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Application and serving
+
+
+def build_application(bot: FAQBot, settings: Settings) -> TelegramApp:
+    """A python-telegram-bot Application wired to `bot`, ready to initialize and start."""
+    if settings.telegram_bot_token is None:
+        raise ConfigurationError("TELEGRAM_BOT_TOKEN is not set")
+    token = settings.telegram_bot_token.get_secret_value()
+    check_token(token)
+    _hide_secrets_in_library_logs(token)
+    base = api_base_url(settings.telegram_api_url)
+    application = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(base)
+        .base_file_url(base.removesuffix("/bot") + "/file/bot")
+        .connect_timeout(5).read_timeout(10).write_timeout(10).pool_timeout(5)
+        .concurrent_updates(ChatOrderedProcessor(CONCURRENT_UPDATES))
+        .rate_limiter(RetryingRateLimiter())
+        .build()
+    )
+    _Handlers(bot, settings).register(application)
+    return application
+
+
+async def serve(bot: FAQBot, settings: Settings, stop: asyncio.Event,
+                webhook: WebhookOptions | None = None) -> None:
+    """Serve Telegram until `stop` is set, then stop cleanly.
+
+    Long polling by default; with `webhook`, Telegram posts updates to `webhook.url` carrying a
+    secret generated for this run, and requests without it are refused (403). Pending updates
+    are never dropped. The bot commands are published last, once updates flow.
+    """
+    application = build_application(bot, settings)
+    try:
+        try:
+            await application.initialize()
+        except InvalidToken:
+            raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (unauthorized)") from None
+        await _receive_updates(application, webhook)
+        await application.start()
+        await _publish_commands(application, bot)
+        logger.info("Telegram: serving as @%s", application.bot.username)
+        await stop.wait()
+    finally:
+        await _stop(application)
+    logger.info("Telegram: stopped")
+
+
+async def _receive_updates(application: TelegramApp,
+                           webhook: WebhookOptions | None) -> None:
+    updater = application.updater
+    assert updater is not None
+    if webhook is None:
+        await updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
+                                    drop_pending_updates=False, bootstrap_retries=3)
+        return
+    secret = secrets.token_urlsafe(32)
+    _hide_secrets_in_library_logs(secret)
+    await updater.start_webhook(listen=webhook.listen, port=webhook.port,
+                                url_path=urlsplit(webhook.url).path, webhook_url=webhook.url,
+                                secret_token=secret, allowed_updates=ALLOWED_UPDATES,
+                                drop_pending_updates=False, bootstrap_retries=3)
+
+
+async def _publish_commands(application: TelegramApp,
+                            bot: FAQBot) -> None:
+    """The command menu in French, in English, and by default in the knowledge base's language."""
+    for language_code in [*COMMAND_DESCRIPTIONS, None]:
+        descriptions = COMMAND_DESCRIPTIONS.get(language_code or bot.language(None),
+                                                COMMAND_DESCRIPTIONS["en"])
+        commands = [BotCommand(name, descriptions[name]) for name in OUR_COMMANDS]
+        try:
+            await application.bot.set_my_commands(commands, language_code=language_code)
+        except TelegramError as error:  # a missing menu is cosmetic: keep serving
+            logger.warning("could not publish the %s commands: %s", language_code or "default",
+                           error)
+
+
+async def _stop(application: TelegramApp) -> None:
+    """Stop receiving, finish the updates in hand, release the connections."""
+    if isinstance(application.bot.rate_limiter, RetryingRateLimiter):
+        application.bot.rate_limiter.stop_waiting()
+    if application.updater and application.updater.running:
+        await application.updater.stop()
+    if application.running:
+        await application.stop()
+    await application.shutdown()

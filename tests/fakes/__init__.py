@@ -1,0 +1,1 @@
+"""Fake chat platforms for offline tests of the adapters."""
