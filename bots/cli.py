@@ -10,18 +10,28 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bots.common import install_secret_filter
 from bots.console import chat
+from bots.logs import JsonFormatter
+from bots.service import FAQService, Server
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
 from core.evaluation import cross_validate, format_report
 from core.knowledge import load_knowledge_base
 from core.lint import lint_knowledge_base
+from core.questionlog import LoggedQuestion, default_db_path, open_for_reading
+from core.review import build_review, export_candidates, format_review
+from core.stats import compute_stats, format_stats
 from intents import DEFAULT_KB_PATH
+
+if TYPE_CHECKING:  # loaded by `run` only: metrics and reload need aiohttp and prometheus-client
+    from bots.operations import RunOptions
 
 logger = logging.getLogger("faqbot")
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
@@ -58,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--folds", type=int, default=5, choices=range(2, 11), metavar="K")
     _add_run(commands)
     _add_benchmark(commands)
+    _add_bench(commands)
+    _add_curation(commands)
     return parser
 
 
@@ -83,8 +95,14 @@ def _add_run(commands: Any) -> None:
     run.add_argument("--webhook-url", help="Telegram: receive updates by webhook at this URL")
     run.add_argument("--listen", default="127.0.0.1", help="Telegram webhook: address to bind")
     run.add_argument("--port", type=int, default=8443, help="Telegram webhook: port to bind")
-    run.add_argument("--shards", type=int, help="Discord: total shard count (auto-sharded)")
+    run.add_argument("--shards", type=_shard_count, metavar="N|auto",
+                     help="Discord: total shard count, or 'auto' for Discord's recommendation")
     run.add_argument("--shard-ids", help="Discord: comma-separated shard ids of this process")
+    run.add_argument("--metrics-port", type=int, metavar="PORT",
+                     help="serve Prometheus /metrics and /healthz on this port")
+    run.add_argument("--metrics-host", default="127.0.0.1",
+                     help="address of the metrics endpoint (default: 127.0.0.1)")
+    run.add_argument("--log-json", action="store_true", help="log one JSON object per line")
 
 
 def _add_benchmark(commands: Any) -> None:
@@ -93,6 +111,35 @@ def _add_benchmark(commands: Any) -> None:
     bench.add_argument("data_dir", type=Path, help="folder holding clinc150/, banking77/ ...")
     bench.add_argument("--json", action="store_true", help="one JSON object per line")
     bench.add_argument("--only", help="run one data set only")
+
+
+def _add_bench(commands: Any) -> None:
+    bench = _command(commands, "bench", _bench, "measure speed, start-up and memory against "
+                                                "baselines, in one run", kb=False)
+    bench.add_argument("--json", action="store_true", help="one JSON object")
+    bench.add_argument("--quick", action="store_true", help="small counts: seconds, not minutes")
+
+
+def _add_curation(commands: Any) -> None:
+    review = _command(commands, "review", _review, "the questions the bot could not answer "
+                                                   "well, grouped, with their nearest intents")
+    review.add_argument("--export", type=Path, metavar="FILE.yaml",
+                        help="also write them as candidate examples in the knowledge-base format")
+    stats = _command(commands, "stats", _stats, "questions per day and platform, reply rates, "
+                                                "most asked intents, median time to reply",
+                     kb=False)
+    for sub in (review, stats):
+        sub.add_argument("--since", type=_days, metavar="DAYS", help="only the last DAYS days")
+        sub.add_argument("--json", action="store_true", help="one JSON object")
+        sub.add_argument("--db", type=Path, help="question log (default: FAQBOT_DB, else the "
+                                                 "user data directory)")
+
+
+def _days(text: str) -> float:
+    days = float(text)
+    if not days > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of days")
+    return days
 
 
 def _kb_path(args: argparse.Namespace, settings: Settings | None = None) -> Path:
@@ -157,20 +204,73 @@ def _benchmark(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from bots import bench  # heavy (scikit-learn, the platform libraries); only bench needs it
+
+    def progress(step: str) -> None:
+        print(f"faqbot bench: {step}", file=sys.stderr, flush=True)
+
+    report = bench.run_bench(bench.QUICK if args.quick else bench.FULL, progress)
+    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json
+          else bench.format_table(report))
+    return EXIT_OK
+
+
+def _review(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    since, entries = _logged_questions(args, settings)
+    kb_path = _kb_path(args, settings)
+    bot = FAQBot.from_path(kb_path)
+    review = build_review(entries, bot, since)
+    print(json.dumps(review.as_dict(), ensure_ascii=False) if args.json
+          else format_review(review))
+    if args.export:
+        candidates = export_candidates(review, bot.kb, source=str(kb_path))
+        if candidates is None:
+            print("faqbot: nothing to export", file=sys.stderr)
+        else:
+            args.export.write_text(candidates, encoding="utf-8")
+            print(f"faqbot: candidate examples written to {args.export}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _stats(args: argparse.Namespace) -> int:
+    since, entries = _logged_questions(args, load_settings())
+    stats = compute_stats(entries, since)
+    print(json.dumps(stats.as_dict(), ensure_ascii=False) if args.json else format_stats(stats))
+    return EXIT_OK
+
+
+def _logged_questions(args: argparse.Namespace,
+                      settings: Settings) -> tuple[datetime | None, list[LoggedQuestion]]:
+    """The period asked with --since, and the questions logged in it."""
+    since = datetime.now(UTC) - timedelta(days=args.since) if args.since else None
+    path = Path(args.db or settings.db or default_db_path())
+    log = open_for_reading(path)
+    try:
+        return since, log.entries(since)
+    except sqlite3.Error as error:
+        raise FaqbotError(f"{path}: cannot read the question log: {error}") from None
+    finally:
+        log.close()
+
+
 def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    _configure_logging(settings)
+    _configure_logging(settings, json_lines=args.log_json)
     servers = _servers(args, settings)
-    bot = FAQBot.from_path(_kb_path(args, settings))
+    kb_path = _kb_path(args, settings)
+    bot = FAQBot.from_path(kb_path)
     if not servers:
         logger.info("no platform token set: starting the console chat")
         chat(bot)
         return EXIT_OK
-    asyncio.run(_serve_until_signal(bot, settings, servers))
+    from bots.operations import RunOptions
+
+    options = RunOptions(kb_path=kb_path, metrics_host=args.metrics_host,
+                         metrics_port=args.metrics_port)
+    asyncio.run(_serve_until_signal(bot, settings, servers, options))
     return EXIT_OK
-
-
-Server = Callable[[FAQBot, Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def _servers(args: argparse.Namespace, settings: Settings) -> list[Server]:
@@ -197,7 +297,7 @@ def _telegram_server(args: argparse.Namespace, settings: Settings, required: boo
         webhook = telegram_bot.WebhookOptions(url=args.webhook_url, listen=args.listen,
                                               port=args.port)
 
-    async def serve(bot: FAQBot, settings: Settings, stop: asyncio.Event) -> None:
+    async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
         await telegram_bot.serve(bot, settings, stop, webhook)
 
     return [serve]
@@ -213,11 +313,21 @@ def _discord_server(args: argparse.Namespace, settings: Settings, required: bool
     discord_bot.check_token(settings.discord_bot_token.get_secret_value())
     shard_ids = _parse_shard_ids(args.shard_ids)
 
-    async def serve(bot: FAQBot, settings: Settings, stop: asyncio.Event) -> None:
+    async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
         await discord_bot.serve(bot, settings, stop, shard_count=args.shards,
                                 shard_ids=shard_ids)
 
     return [serve]
+
+
+def _shard_count(text: str) -> int:
+    """`auto` is 0, which the Discord adapter reads as "as many as Discord recommends"."""
+    if text == "auto":
+        return 0
+    count = int(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError("must be a positive number or 'auto'")
+    return count
 
 
 def _parse_shard_ids(text: str | None) -> list[int] | None:
@@ -229,19 +339,26 @@ def _parse_shard_ids(text: str | None) -> list[int] | None:
         raise FaqbotError(f"--shard-ids: not a comma-separated list of numbers: {text}") from None
 
 
-async def _serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Server]) -> None:
-    stop = asyncio.Event()
+async def _serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Server],
+                              options: RunOptions) -> None:
+    from bots.operations import serve_platforms
+
+    stop, reload_requests = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    logger.info("serving; SIGINT or SIGTERM stops")
-    await asyncio.gather(*(serve(bot, settings, stop) for serve in servers))
+    loop.add_signal_handler(signal.SIGHUP, reload_requests.set)
+    logger.info("serving; SIGINT or SIGTERM stops, SIGHUP reloads the knowledge base")
+    await serve_platforms(bot, settings, servers, options, stop=stop,
+                          reload_requests=reload_requests)
     logger.info("stopped")
 
 
-def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _configure_logging(settings: Settings, json_lines: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     # httpx logs every request URL at INFO, and Telegram's URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     tokens = [token.get_secret_value() for token in

@@ -1,9 +1,10 @@
 """The Discord front door: slash commands, autocomplete, buttons, mentions and direct messages.
 
-The adapter extracts the text and its context (user, server, locale), asks `FAQBot`, and
-renders the `Reply`: an embed for a curated answer, plain text with buttons or a select menu
-for the rest. Buttons and menus carry only an intent id and a language in their custom id, so
-they keep working after a restart (`discord.ui.DynamicItem`).
+The adapter extracts the text and its context (user, server, locale), asks `FAQBot` (through
+`FAQService`, which logs and counts the question), and renders the `Reply`: an embed for a
+curated answer, plain text with buttons or a select menu for the rest. Buttons and menus carry
+only an intent id and a language in their custom id, so they keep working after a restart
+(`discord.ui.DynamicItem`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bots.common import AccessPolicy, RateLimiter, split_message, ui_text
+from bots.service import Asker, FAQService
 from core import ConfigurationError, FAQBot, Reply, Settings, Suggestion, UnknownIntentError
 from core.text import guess_language
 
@@ -80,7 +82,7 @@ def check_token(token: str) -> None:
                                  "(expected three dot-separated parts)")
 
 
-def build_client(bot: FAQBot, settings: Settings, *, shard_count: int | None = None,
+def build_client(bot: FAQBot | FAQService, settings: Settings, *, shard_count: int | None = None,
                  shard_ids: list[int] | None = None) -> commands.Bot:
     """A discord.py bot that answers from `bot`; `AutoShardedBot` when sharding is asked.
 
@@ -131,17 +133,20 @@ def _check_url(variable: str, url: str, schemes: tuple[str, ...]) -> None:
         raise ConfigurationError(f"{variable}: expected a {' or '.join(schemes)} URL")
 
 
-async def serve(bot: FAQBot, settings: Settings, stop: asyncio.Event, *,
+async def serve(bot: FAQBot | FAQService, settings: Settings, stop: asyncio.Event, *,
                 shard_count: int | None = None, shard_ids: list[int] | None = None) -> None:
     """Connect to Discord and answer until `stop` is set, then close within a few seconds.
 
     Raises ConfigurationError when the token is missing, malformed or refused by Discord.
+    The service hears when the gateway connection is up (for the health check) and down.
     """
     if settings.discord_bot_token is None:
         raise ConfigurationError("DISCORD_BOT_TOKEN is not set")
     token = settings.discord_bot_token.get_secret_value().strip()
     check_token(token)
-    client = build_client(bot, settings, shard_count=shard_count, shard_ids=shard_ids)
+    service = FAQService.of(bot)
+    service.set_connected("discord", False)
+    client = build_client(service, settings, shard_count=shard_count, shard_ids=shard_ids)
     async with client:
         runner = asyncio.create_task(client.start(token), name="discord-client")
         stopper = asyncio.create_task(stop.wait(), name="discord-stop")
@@ -207,6 +212,18 @@ class FaqClient(commands.Bot):
         if self.user is not None:
             await self.faq_cog.answer_message(message, self.user)
 
+    async def on_connect(self) -> None:
+        """The gateway session is up (READY received)."""
+        self.faq_cog.faq.set_connected("discord", True)
+
+    async def on_resumed(self) -> None:
+        """A dropped gateway session came back."""
+        self.faq_cog.faq.set_connected("discord", True)
+
+    async def on_disconnect(self) -> None:
+        """The gateway connection dropped; discord.py reconnects by itself."""
+        self.faq_cog.faq.set_connected("discord", False)
+
     async def _sync_commands(self) -> None:
         # One server syncs instantly (handy while testing); global commands take a while.
         guild = discord.Object(self.sync_guild) if self.sync_guild else None
@@ -244,8 +261,8 @@ class Outgoing:
 class FaqCog(commands.Cog):
     """The slash commands and message handling; every decision about meaning is FAQBot's."""
 
-    def __init__(self, bot: FAQBot, settings: Settings) -> None:
-        self.faq = bot
+    def __init__(self, bot: FAQBot | FAQService, settings: Settings) -> None:
+        self.faq = FAQService.of(bot)
         self.limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds)
         self.access = AccessPolicy(settings.allowed_guilds)
         self._checks = 0
@@ -260,7 +277,8 @@ class FaqCog(commands.Cog):
         """/ask: the curated answer, in the question's language else the user's locale."""
         if not await self.admit(interaction):
             return
-        reply = self.faq.answer(question, lang_hint=str(interaction.locale))
+        reply = self.faq.answer(question, lang_hint=str(interaction.locale),
+                                asker=_interaction_asker(interaction))
         await self.respond(interaction, reply, ephemeral=private)
 
     @ask.autocomplete("question")
@@ -318,7 +336,8 @@ class FaqCog(commands.Cog):
                 await message.reply(**Outgoing(content=ui_text("rate_limited", lang)).as_kwargs())
             if verdict == "allow":
                 text = _MENTION.sub(" ", message.content).strip()
-                await send_to_channel(message, self.render(self.faq.answer(text)))
+                asker = Asker("discord", message.channel.id, message.author.id)
+                await send_to_channel(message, self.render(self.faq.answer(text, asker=asker)))
         except Exception:
             logger.exception("failed to answer message %s", message.id)
             notice = Outgoing(content=ui_text("error", self.faq.language(None)))
@@ -419,7 +438,9 @@ class AnswerButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
 
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = _cog(interaction)
-        await cog.answer_click(interaction, lambda: cog.faq.reply_for(self.intent_id, self.lang),
+        asker = _interaction_asker(interaction)
+        await cog.answer_click(interaction,
+                               lambda: cog.faq.choose(self.intent_id, self.lang, asker=asker),
                                self.lang)
 
 
@@ -440,7 +461,9 @@ class NoneOfTheseButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
 
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = _cog(interaction)
-        await cog.answer_click(interaction, lambda: cog.faq.fallback(self.lang), self.lang)
+        asker = _interaction_asker(interaction)
+        await cog.answer_click(interaction,
+                               lambda: cog.faq.none_of_these(self.lang, asker=asker), self.lang)
 
 
 class TopicMenu(discord.ui.DynamicItem[discord.ui.Select[Any]],
@@ -462,8 +485,9 @@ class TopicMenu(discord.ui.DynamicItem[discord.ui.Select[Any]],
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = _cog(interaction)
         chosen = self.item.values[0] if self.item.values else ""
-        await cog.answer_click(interaction, lambda: cog.faq.reply_for(chosen, self.lang),
-                               self.lang)
+        asker = _interaction_asker(interaction)
+        await cog.answer_click(interaction,
+                               lambda: cog.faq.choose(chosen, self.lang, asker=asker), self.lang)
 
 
 def answer_buttons(suggestions: list[Suggestion], lang: str,
@@ -510,6 +534,11 @@ def shorten(text: str, limit: int) -> str:
 
 def _cog(interaction: discord.Interaction) -> FaqCog:
     return cast(FaqClient, interaction.client).faq_cog
+
+
+def _interaction_asker(interaction: discord.Interaction) -> Asker:
+    """Who used a command or component, for the question log (which stores pseudonyms)."""
+    return Asker("discord", interaction.channel_id, interaction.user.id)
 
 
 async def _quietly(sending: Any) -> None:

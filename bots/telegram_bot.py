@@ -2,7 +2,8 @@
 
 The adapter decides nothing about meaning. It extracts the text and its context (private chat or
 group, was the bot addressed, the user's language), screens the update (duplicates, allow-list,
-per-user rate limit), asks `FAQBot`, and renders the `Reply` as HTML with inline buttons.
+per-user rate limit), asks `FAQBot` (through `FAQService`, which logs and counts the question),
+and renders the `Reply` as HTML with inline buttons.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ from telegram.ext import (
 from telegram.warnings import PTBDeprecationWarning
 
 from bots.common import AccessPolicy, RateLimiter, SecretFilter, split_message, ui_text
+from bots.service import Asker, FAQService
+from bots.telegram_transport import AiohttpRequest
 from core import ConfigurationError, FAQBot, Reply, Settings, Suggestion, guess_language
 from core.errors import UnknownIntentError
 
@@ -71,6 +74,7 @@ POLL_TIMEOUT = dt.timedelta(seconds=30)
 # Updates are handled concurrently, up to this many at once (those of one chat stay in order).
 CONCURRENT_UPDATES = 256
 DUPLICATE_WINDOW = 2048
+REQUEST_TIMEOUTS = {"connect_timeout": 5.0, "read_timeout": 10.0, "pool_timeout": 5.0}
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
 OUR_COMMANDS = ("start", "help", "faq", "ask")
 # PTB logs request URLs (which hold the token) and parameters (the webhook secret) here.
@@ -258,6 +262,19 @@ def _user_language(update: Update) -> str | None:
     return user.language_code if user else None
 
 
+def _asker(update: Update) -> Asker:
+    """Who sent the update, for the question log (which stores only pseudonyms)."""
+    chat, user = update.effective_chat, update.effective_user
+    return Asker("telegram", chat.id if chat else None, user.id if user else None)
+
+
+def _chat_for_logs(chat_id: int | None) -> str:
+    # A private chat's id is its user's id: logs name group chats (negative ids) only.
+    if chat_id is not None and chat_id < 0:
+        return f"group {chat_id}"
+    return "a private chat"
+
+
 @dataclass(frozen=True)
 class _Target:
     """Where a reply goes: the chat, the message to quote (groups only), the forum topic."""
@@ -416,8 +433,8 @@ class _RecentIds:
 class _Handlers:
     """The update handlers, sharing the engine, the per-user rate limit and the allow-list."""
 
-    def __init__(self, faq: FAQBot, settings: Settings) -> None:
-        self.faq = faq
+    def __init__(self, faq: FAQBot | FAQService, settings: Settings) -> None:
+        self.faq = FAQService.of(faq)
         self.limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds)
         self.access = AccessPolicy(settings.allowed_chats)
         self._recent = _RecentIds(DUPLICATE_WINDOW)
@@ -463,7 +480,8 @@ class _Handlers:
             raise ApplicationHandlerStop
         chat = update.effective_chat
         if not self.access.permits(chat.id if chat else None):
-            logger.info("refused chat %s: not in FAQBOT_ALLOWED_CHATS", chat.id if chat else None)
+            logger.info("refused %s: not in FAQBOT_ALLOWED_CHATS",
+                        _chat_for_logs(chat.id if chat else None))
             await self._notice(update, context, ui_text("not_here_chat", self._lang(update)))
             raise ApplicationHandlerStop
 
@@ -490,7 +508,8 @@ class _Handlers:
         message = update.message
         assert message is not None
         question = question_text(message, context.bot.username)
-        reply = self.faq.answer(question, lang_hint=_user_language(update))
+        reply = self.faq.answer(question, lang_hint=_user_language(update),
+                                asker=_asker(update))
         await _deliver(context, _Target.replying_to(message), render_reply(reply))
 
     async def on_ask(self, update: Update, context: Context) -> None:
@@ -501,7 +520,8 @@ class _Handlers:
         if not question:
             rendered = render_text(ui_text("ask_usage", self._lang(update)))
         else:
-            rendered = render_reply(self.faq.answer(question, lang_hint=_user_language(update)))
+            rendered = render_reply(self.faq.answer(question, lang_hint=_user_language(update),
+                                                    asker=_asker(update)))
         await _deliver(context, _Target.replying_to(message), rendered)
 
     async def on_start(self, update: Update, context: Context) -> None:
@@ -532,7 +552,7 @@ class _Handlers:
         """A button click: acknowledged at once, then answered in the chat it came from."""
         query = update.callback_query
         assert query is not None
-        reply = self._reply_for_button(query.data or "")
+        reply = self._reply_for_button(query.data or "", _asker(update))
         if reply is None or query.message is None:
             await _acknowledge(query, ui_text("stale_button", self._lang(update)))
             return
@@ -542,15 +562,15 @@ class _Handlers:
                   else _Target(message.chat.id))
         await _deliver(context, target, render_reply(reply))
 
-    def _reply_for_button(self, data: str) -> Reply | None:
+    def _reply_for_button(self, data: str, asker: Asker) -> Reply | None:
         """The reply a button asks for, or None for a stale or unknown button."""
         kind, _, rest = data.partition(":")
         if kind == "n" and rest:
-            return self.faq.fallback(rest)
+            return self.faq.none_of_these(rest, asker=asker)
         intent, _, lang = rest.partition(":")
         if kind == "a" and intent and lang:
             try:
-                return self.faq.reply_for(intent, lang)
+                return self.faq.choose(intent, lang, asker=asker)
             except UnknownIntentError:
                 return None
         return None
@@ -590,8 +610,8 @@ class _Handlers:
             await _deliver(context, _Target(update.effective_chat.id),
                            render_text(ui_text("error", self._lang(update))))
         except TelegramError as notice_error:
-            logger.warning("could not tell chat %s about the error: %s",
-                           update.effective_chat.id, type(notice_error).__name__)
+            logger.warning("could not tell %s about the error: %s",
+                           _chat_for_logs(update.effective_chat.id), type(notice_error).__name__)
 
 
 async def _acknowledge(query: CallbackQuery, text: str | None = None) -> None:
@@ -618,7 +638,7 @@ async def _deliver(context: Context, target: _Target, rendered: Rendered) -> Non
 # Application and serving
 
 
-def build_application(bot: FAQBot, settings: Settings) -> TelegramApp:
+def build_application(bot: FAQBot | FAQService, settings: Settings) -> TelegramApp:
     """A python-telegram-bot Application wired to `bot`, ready to initialize and start."""
     if settings.telegram_bot_token is None:
         raise ConfigurationError("TELEGRAM_BOT_TOKEN is not set")
@@ -631,7 +651,9 @@ def build_application(bot: FAQBot, settings: Settings) -> TelegramApp:
         .token(token)
         .base_url(base)
         .base_file_url(base.removesuffix("/bot") + "/file/bot")
-        .connect_timeout(5).read_timeout(10).write_timeout(10).pool_timeout(5)
+        # aiohttp rather than httpx: a third of the bot's CPU under load (bots/telegram_transport)
+        .request(AiohttpRequest(pool_size=CONCURRENT_UPDATES, **REQUEST_TIMEOUTS))
+        .get_updates_request(AiohttpRequest(pool_size=1, **REQUEST_TIMEOUTS))
         .concurrent_updates(ChatOrderedProcessor(CONCURRENT_UPDATES))
         .rate_limiter(RetryingRateLimiter())
         .build()
@@ -640,15 +662,18 @@ def build_application(bot: FAQBot, settings: Settings) -> TelegramApp:
     return application
 
 
-async def serve(bot: FAQBot, settings: Settings, stop: asyncio.Event,
+async def serve(bot: FAQBot | FAQService, settings: Settings, stop: asyncio.Event,
                 webhook: WebhookOptions | None = None) -> None:
     """Serve Telegram until `stop` is set, then stop cleanly.
 
     Long polling by default; with `webhook`, Telegram posts updates to `webhook.url` carrying a
     secret generated for this run, and requests without it are refused (403). Pending updates
-    are never dropped. The bot commands are published last, once updates flow.
+    are never dropped. The bot commands are published last, once updates flow; the service
+    hears when Telegram is up (for the health check) and down again.
     """
-    application = build_application(bot, settings)
+    service = FAQService.of(bot)
+    service.set_connected("telegram", False)
+    application = build_application(service, settings)
     try:
         try:
             await application.initialize()
@@ -656,10 +681,12 @@ async def serve(bot: FAQBot, settings: Settings, stop: asyncio.Event,
             raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (unauthorized)") from None
         await _receive_updates(application, webhook)
         await application.start()
-        await _publish_commands(application, bot)
+        await _publish_commands(application, service)
         logger.info("Telegram: serving as @%s", application.bot.username)
+        service.set_connected("telegram", True)
         await stop.wait()
     finally:
+        service.set_connected("telegram", False)
         await _stop(application)
     logger.info("Telegram: stopped")
 
@@ -680,8 +707,7 @@ async def _receive_updates(application: TelegramApp,
                                 drop_pending_updates=False, bootstrap_retries=3)
 
 
-async def _publish_commands(application: TelegramApp,
-                            bot: FAQBot) -> None:
+async def _publish_commands(application: TelegramApp, bot: FAQService) -> None:
     """The command menu in French, in English, and by default in the knowledge base's language."""
     for language_code in [*COMMAND_DESCRIPTIONS, None]:
         descriptions = COMMAND_DESCRIPTIONS.get(language_code or bot.language(None),

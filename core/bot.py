@@ -7,6 +7,7 @@ only renders what it returns.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -93,6 +94,10 @@ class FAQBot:
             return self._clarify(question, reply_lang, choices, prediction.confidence)
         return self._reply_with(self._intents[prediction.label], reply_lang, question,
                                 prediction.confidence)
+
+    def answer_many(self, texts: Sequence[str], lang: str | None = None) -> list[Reply]:
+        """`answer` for each text, in order, as `faqbot ask` reads standard input."""
+        return [self.answer(text, lang) for text in texts]
 
     def reply_for(self, intent_id: str, lang: str | None = None) -> Reply:
         """The curated reply of one intent, as a button click asks for it."""

@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     allowed_guilds: IdSet = frozenset()
     rate_limit_messages: int = Field(default=5, ge=1)
     rate_limit_seconds: float = Field(default=10.0, gt=0)
+    log_text: bool = True  # FAQBOT_LOG_TEXT=0: the question log keeps no question text
+    retention_days: int = Field(default=90, ge=1)
 
     @field_validator("allowed_chats", "allowed_guilds", mode="before")
     @classmethod

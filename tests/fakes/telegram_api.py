@@ -189,6 +189,11 @@ class FakeTelegramAPI:
         assert result is not None
         return result
 
+    async def wait_until(self, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+        """Wait until `condition()` holds; it is checked after every call and every push."""
+        async with asyncio.timeout(timeout):
+            await self._until(condition)
+
     def _notify(self) -> None:
         # Wake every waiter; each one checks its condition again on a fresh event.
         self._changed.set()

@@ -1,0 +1,87 @@
+"""What `faqbot run` puts around the platform adapters: question log, metrics, live reload.
+
+`serve_platforms` opens the question log, builds the FAQService the adapters share, starts the
+metrics endpoint and the knowledge-base watcher, runs every adapter until `stop` is set, then
+closes it all in order (the log last, so that the last replies are written).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bots.metrics import Metrics, MetricsServer, knowledge_base_version
+from bots.reload import KnowledgeBaseWatcher
+from bots.service import FAQService, Server
+from core import ConfigurationError, FAQBot, Settings
+from core.questionlog import (
+    BackgroundQuestionLog,
+    QuestionLogError,
+    SQLiteQuestionLog,
+    default_db_path,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run around the adapters: the file to watch, the metrics address."""
+
+    kb_path: Path
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None  # None: no metrics endpoint
+    reload_interval: float = 2.0
+
+
+def open_question_log(settings: Settings, metrics: Metrics) -> BackgroundQuestionLog | None:
+    """The question log of FAQBOT_DB (or the default path); None, logged, when it cannot be
+    opened: the bot then answers without recording."""
+    path = settings.db or default_db_path()
+    try:
+        store = SQLiteQuestionLog(path)
+    except QuestionLogError as error:
+        logger.error("question log disabled: %s", error)
+        return None
+    logger.info("question log: %s (question text %s, kept %d days)", path,
+                "recorded" if settings.log_text else "not recorded", settings.retention_days)
+    return BackgroundQuestionLog(store, retention_days=settings.retention_days,
+                                 on_failure=metrics.log_failures.inc)
+
+
+async def serve_platforms(bot: FAQBot, settings: Settings, servers: Sequence[Server],
+                          options: RunOptions, *, stop: asyncio.Event,
+                          reload_requests: asyncio.Event | None = None) -> None:
+    """Serve every platform with one FAQService until `stop` is set."""
+    metrics = Metrics()
+    endpoint = await _start_metrics(metrics, options)  # first: a taken port stops everything
+    log = open_question_log(settings, metrics)
+    service = FAQService(bot, log=log, metrics=metrics, log_text=settings.log_text)
+    watcher = KnowledgeBaseWatcher(options.kb_path, service, interval=options.reload_interval,
+                                   requests=reload_requests,
+                                   on_outcome=lambda outcome: metrics.reloads.labels(outcome).inc())
+    logger.info("serving knowledge base %s, version %s", options.kb_path,
+                knowledge_base_version(bot.kb))
+    try:
+        await asyncio.gather(watcher.run(stop),
+                             *(serve(service, settings, stop) for serve in servers))
+    finally:
+        if endpoint is not None:
+            await endpoint.close()
+        if log is not None:
+            await asyncio.to_thread(log.close)
+
+
+async def _start_metrics(metrics: Metrics, options: RunOptions) -> MetricsServer | None:
+    if options.metrics_port is None:
+        return None
+    endpoint = MetricsServer(metrics, options.metrics_host, options.metrics_port)
+    try:
+        await endpoint.start()
+    except OSError as error:
+        raise ConfigurationError(f"--metrics-port {options.metrics_port}: cannot listen on "
+                                 f"{options.metrics_host}: {error.strerror or error}") from None
+    return endpoint

@@ -1,0 +1,337 @@
+"""Benchmark of the IntentClassifier against two usual baselines on public intent data sets.
+
+Data sets (read from a folder laid out as in shared/datasets, never copied into the project):
+CLINC150 "full" (with out-of-scope queries), BANKING77 and the Wikit French COVID set. Every
+system is trained on the training split only and chooses its rejection threshold there, by
+cross-validation; the test split is used once, for the figures.
+
+Systems:
+- `faqbot`: the IntentClassifier the bot ships.
+- `tfidf-lr`: TF-IDF word 1-2-grams and a logistic regression (the usual first baseline).
+- `tfidf-svm`: TF-IDF word and char n-grams and a linear SVM (the usual strong baseline).
+
+Both baselines learn out-of-scope examples as one more class, as the IntentClassifier does,
+and reject a question whose top in-scope score is under a threshold chosen the same way.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from core.classifier import IntentClassifier, choose_threshold
+from core.errors import FaqbotError
+
+logger = logging.getLogger(__name__)
+
+LATENCY_QUESTIONS = 300
+# The usual regularisation for TF-IDF features; the default C=1 under-fits badly here.
+BASELINE_LR_C = 10.0
+_OOS = "\x00oos"  # the out-of-scope class of the baselines; cannot clash with a real label
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Texts and labels of a train and a test split; a label of None is out of scope."""
+
+    name: str
+    train_texts: list[str]
+    train_labels: list[str | None]
+    test_texts: list[str]
+    test_labels: list[str | None]
+
+
+# ---------------------------------------------------------------------------- loaders
+
+
+def load_clinc150(folder: Path) -> Dataset:
+    """CLINC150 "full": train+val (with oos_train+oos_val) against test (with oos_test)."""
+    with (folder / "data_full.json").open(encoding="utf-8") as handle:
+        splits = json.load(handle)
+
+    def pairs(*names: str) -> tuple[list[str], list[str | None]]:
+        rows = [row for name in names for row in splits[name]]
+        labels = [None if name.startswith("oos") else str(label)
+                  for name in names for _, label in splits[name]]
+        return [str(text) for text, _ in rows], labels
+
+    train_texts, train_labels = pairs("train", "val", "oos_train", "oos_val")
+    test_texts, test_labels = pairs("test", "oos_test")
+    return Dataset("clinc150", train_texts, train_labels, test_texts, test_labels)
+
+
+def _read_csv(
+    path: Path, text_column: str, label_column: str
+) -> tuple[list[str], list[str | None]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row[text_column] for row in rows], [row[label_column] for row in rows]
+
+
+def load_banking77(folder: Path) -> Dataset:
+    """BANKING77: train.csv against test.csv (`text,category`), no out-of-scope queries."""
+    train = _read_csv(folder / "train.csv", "text", "category")
+    test = _read_csv(folder / "test.csv", "text", "category")
+    return Dataset("banking77", *train, *test)
+
+
+def load_wikit_fr_covid(folder: Path) -> Dataset:
+    """Wikit French COVID employee-support FAQ (`utterance,intent`), no out-of-scope queries."""
+    train = _read_csv(folder / "training_dataset.csv", "utterance", "intent")
+    test = _read_csv(folder / "test_dataset.csv", "utterance", "intent")
+    return Dataset("wikit_fr_covid", *train, *test)
+
+
+LOADERS: dict[str, Callable[[Path], Dataset]] = {
+    "clinc150": load_clinc150,
+    "banking77": load_banking77,
+    "wikit_fr_covid": load_wikit_fr_covid,
+}
+
+
+# ---------------------------------------------------------------------------- systems
+
+
+class System(Protocol):
+    """What the runner needs of a system: fit, then (top-1 label, score, accepted label)."""
+
+    name: str
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str | None]) -> None: ...
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float, str | None]]: ...
+
+    def predict_one(self, text: str) -> tuple[str, float, str | None]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+class FaqbotSystem:
+    """The IntentClassifier, exactly as the bot uses it (fast path for every question)."""
+
+    name = "faqbot"
+
+    def __init__(self) -> None:
+        self.model = IntentClassifier()
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str | None]) -> None:
+        """Train and choose the threshold on the training data."""
+        self.model = IntentClassifier().fit(texts, labels)
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float, str | None]]:
+        """(top-1 label, confidence, accepted label or None) per text."""
+        return [self.predict_one(text) for text in texts]
+
+    def predict_one(self, text: str) -> tuple[str, float, str | None]:
+        """One question through `IntentClassifier.predict_one`."""
+        prediction = self.model.predict_one(text)
+        return prediction.ranking[0][0], prediction.confidence, prediction.label
+
+    def describe(self) -> dict[str, Any]:
+        """The classifier's own description (threshold, margin, cross-validation)."""
+        return self.model.describe()
+
+
+class BaselineSystem:
+    """A scikit-learn pipeline; out of scope is one more class; threshold by cross-validation.
+
+    `kind` is "lr" (TF-IDF word 1-2-grams + LogisticRegression, scores are probabilities) or
+    "svm" (TF-IDF word 1-2-grams and char_wb 2-5-grams + LinearSVC, scores are margins).
+    """
+
+    def __init__(self, kind: str, cv_folds: int = 3, random_state: int = 0) -> None:
+        if kind not in ("lr", "svm"):
+            raise ValueError(f"unknown baseline {kind!r}")
+        self.kind = kind
+        self.name = f"tfidf-{kind}"
+        self.cv_folds = cv_folds
+        self.random_state = random_state
+        self.threshold = -np.inf
+        self.pipeline: Any = None
+        self.report: dict[str, Any] = {}
+
+    def _pipeline(self) -> Any:
+        # Imported here: the benchmark module stays importable without paying for them.
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline, make_union
+        from sklearn.svm import LinearSVC
+
+        words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+        if self.kind == "lr":
+            return make_pipeline(words, LogisticRegression(C=BASELINE_LR_C, max_iter=1000))
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
+        return make_pipeline(make_union(words, chars), LinearSVC(C=1.0, random_state=0))
+
+    def fit(self, texts: Sequence[str], labels: Sequence[str | None]) -> None:
+        """Train on all texts; choose the threshold on out-of-fold scores."""
+        targets = [_OOS if label is None else label for label in labels]
+        self.threshold, self.report = self._choose_threshold(list(texts), targets)
+        self.pipeline = self._pipeline().fit(list(texts), targets)
+
+    def _choose_threshold(
+        self, texts: list[str], targets: list[str]
+    ) -> tuple[float, dict[str, Any]]:
+        from sklearn.model_selection import StratifiedKFold
+
+        splitter = StratifiedKFold(self.cv_folds, shuffle=True, random_state=self.random_state)
+        classes = sorted(set(targets))
+        in_scope = [label for label in classes if label != _OOS]
+        scores = np.zeros((len(texts), len(in_scope)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # rare classes in small sets
+            splits = list(splitter.split(np.zeros(len(texts)), targets))
+        for train, test in splits:
+            fold = self._pipeline().fit([texts[i] for i in train], [targets[i] for i in train])
+            fold_scores = self._scores(fold, [texts[i] for i in test])
+            columns = [in_scope.index(c) for c in fold.classes_ if c != _OOS]
+            scores[np.ix_(test, columns)] = fold_scores
+        index = {label: i for i, label in enumerate(in_scope)}
+        truth = np.array([index.get(target, -1) for target in targets])
+        return choose_threshold(scores, truth)
+
+    @staticmethod
+    def _scores(pipeline: Any, texts: Sequence[str]) -> Any:
+        """In-scope columns of the pipeline's scores (probabilities or SVM margins)."""
+        model = pipeline[-1]
+        raw = (pipeline.predict_proba(texts) if hasattr(model, "predict_proba")
+               else pipeline.decision_function(texts))
+        keep = [i for i, label in enumerate(pipeline.classes_) if label != _OOS]
+        return np.asarray(raw)[:, keep]
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float, str | None]]:
+        """(top-1 label, score, accepted label or None) per text, in one batch."""
+        scores = self._scores(self.pipeline, texts)
+        labels = [label for label in self.pipeline.classes_ if label != _OOS]
+        best = scores.argmax(axis=1)
+        result: list[tuple[str, float, str | None]] = []
+        for row, column in enumerate(best):
+            score = float(scores[row, column])
+            label = str(labels[column])
+            result.append((label, score, label if score >= self.threshold else None))
+        return result
+
+    def predict_one(self, text: str) -> tuple[str, float, str | None]:
+        """One question through the whole scikit-learn pipeline."""
+        return self.predict([text])[0]
+
+    def describe(self) -> dict[str, Any]:
+        """Threshold and cross-validation figures."""
+        return {"threshold": self.threshold, "cv": self.report}
+
+
+
+def default_systems() -> list[System]:
+    """The systems every benchmark run compares, the shipped classifier first."""
+    return [FaqbotSystem(), BaselineSystem("lr"), BaselineSystem("svm")]
+
+
+# ---------------------------------------------------------------------------- runner
+
+
+def evaluate(system: System, dataset: Dataset) -> dict[str, Any]:
+    """Fit `system` on the training split and measure it on the test split."""
+    started = time.perf_counter()
+    system.fit(dataset.train_texts, dataset.train_labels)
+    fit_seconds = time.perf_counter() - started
+    predictions = system.predict(dataset.test_texts)
+    row: dict[str, Any] = {"dataset": dataset.name, "system": system.name}
+    row.update(score(predictions, dataset.test_labels))
+    row["fit_seconds"] = round(fit_seconds, 2)
+    row["latency_ms"] = round(median_latency(system, dataset.test_texts) * 1000, 3)
+    row["train_examples"] = len(dataset.train_texts)
+    row["test_examples"] = len(dataset.test_texts)
+    logger.info("benchmark %s / %s: %s", dataset.name, system.name, row)
+    return row
+
+
+def score(
+    predictions: Sequence[tuple[str, float, str | None]], truth: Sequence[str | None]
+) -> dict[str, float | None]:
+    """In-scope accuracy, out-of-scope recall, their mean and top-1 accuracy, in percent.
+
+    In-scope accuracy counts a question right only if it was accepted with the true label;
+    top-1 accuracy is the same with rejection off. Out-of-scope figures are None when the
+    test split has no out-of-scope question.
+    """
+    in_scope = [(p, t) for p, t in zip(predictions, truth, strict=True) if t is not None]
+    oos = [p for p, t in zip(predictions, truth, strict=True) if t is None]
+    accuracy = 100 * sum(p[2] == t for p, t in in_scope) / max(1, len(in_scope))
+    top1 = 100 * sum(p[0] == t for p, t in in_scope) / max(1, len(in_scope))
+    recall = 100 * sum(p[2] is None for p in oos) / len(oos) if oos else None
+    mean = (accuracy + recall) / 2 if recall is not None else None
+    return {
+        "in_scope_accuracy": round(accuracy, 2),
+        "oos_recall": None if recall is None else round(recall, 2),
+        "mean": None if mean is None else round(mean, 2),
+        "top1_accuracy": round(top1, 2),
+    }
+
+
+def median_latency(system: System, texts: Sequence[str], count: int = LATENCY_QUESTIONS) -> float:
+    """Median seconds to answer one question, over the first `count` texts, one at a time."""
+    sample = list(texts[:count])
+    for text in sample[:10]:  # warm caches and lazy imports before timing
+        system.predict_one(text)
+    timings = []
+    for text in sample:
+        started = time.perf_counter()
+        system.predict_one(text)
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def run_benchmark(
+    data_dir: Path,
+    only: str | None = None,
+    systems: Callable[[], list[System]] = default_systems,
+) -> list[dict[str, Any]]:
+    """One result row per (data set, system), data sets found under `data_dir`.
+
+    `only` names one data set (a folder name: clinc150, banking77, wikit_fr_covid). Raises
+    FaqbotError when it is unknown or when no data set is found. Runs one fit at a time.
+    """
+    if only is not None and only not in LOADERS:
+        raise FaqbotError(f"unknown data set {only!r}; known: {', '.join(LOADERS)}")
+    names = [only] if only else list(LOADERS)
+    found = [name for name in names if (Path(data_dir) / name).is_dir()]
+    if not found:
+        raise FaqbotError(f"{data_dir}: no data set folder ({', '.join(names)})")
+    rows = []
+    for name in found:
+        dataset = LOADERS[name](Path(data_dir) / name)
+        rows += [evaluate(system, dataset) for system in systems()]
+    return rows
+
+
+_COLUMNS = [
+    ("dataset", "data set"),
+    ("system", "system"),
+    ("in_scope_accuracy", "in-scope acc"),
+    ("oos_recall", "oos recall"),
+    ("mean", "mean"),
+    ("top1_accuracy", "top-1 acc"),
+    ("fit_seconds", "fit s"),
+    ("latency_ms", "latency ms"),
+]
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of benchmark rows (percentages, seconds, milliseconds)."""
+    header = "| " + " | ".join(title for _, title in _COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in _COLUMNS) + "|"
+    lines = [header, rule]
+    for row in rows:
+        cells = ["-" if row.get(key) is None else str(row[key]) for key, _ in _COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

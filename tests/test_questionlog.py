@@ -1,0 +1,236 @@
+"""The question log's storage: rows, pseudonyms, choices, retention, migrations, failures."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import stat
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from core.questionlog import (
+    NONE_OF_THESE,
+    SCHEMA_VERSION,
+    BackgroundQuestionLog,
+    LoggedQuestion,
+    QuestionLogError,
+    SQLiteQuestionLog,
+    open_for_reading,
+)
+
+NOW = datetime.now(UTC)
+
+
+def entry(question: str = "horaires ?", *, at: datetime = NOW, kind: str = "answer",
+          chat: str = "c1", user: str = "u1", suggestions: tuple[str, ...] = (),
+          platform: str = "telegram") -> LoggedQuestion:
+    return LoggedQuestion(at=at, platform=platform, chat=chat, user=user, lang="fr",
+                          question=question, kind=kind,
+                          intent="opening_hours" if kind == "answer" else None,
+                          confidence=0.9, suggestions=suggestions, latency_ms=1.5)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteQuestionLog:
+    log = SQLiteQuestionLog(tmp_path / "log" / "questions.sqlite3")
+    yield log
+    log.close()
+
+
+def test_rows_read_back_as_written(store: SQLiteQuestionLog) -> None:
+    written = [entry("horaires ?", at=NOW - timedelta(days=3)),
+               entry("adresse horaires", kind="clarify", suggestions=("opening_hours", "address")),
+               entry("", kind="fallback")]
+    for row in written:
+        store.record(row)
+    read = store.entries()
+    assert [row.question for row in read] == ["horaires ?", "adresse horaires", ""]
+    assert read[1] == written[1]
+    assert read[1].at == written[1].at  # times survive to the microsecond
+    assert [row.question for row in store.entries(since=NOW - timedelta(days=1))] == [
+        "adresse horaires", ""]
+
+
+def test_file_is_private_and_holds_pseudonyms_only(tmp_path: Path) -> None:
+    path = tmp_path / "new-dir" / "questions.sqlite3"
+    store = SQLiteQuestionLog(path)
+    raw_user = 987654321
+    pseudonym = store.pseudonym("telegram", raw_user)
+    store.record(entry(user=pseudonym, chat=store.pseudonym("telegram", -100200300)))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert len(pseudonym) == 16 and str(raw_user) not in pseudonym
+    assert store.pseudonym("telegram", raw_user) == pseudonym  # stable within a database
+    assert store.pseudonym("discord", raw_user) != pseudonym  # ids of two platforms differ
+    files = list(path.parent.iterdir())  # the database, its WAL and shared-memory files
+    assert len(files) == 3
+    assert all(stat.S_IMODE(part.stat().st_mode) == 0o600 for part in files)
+    stored = b"".join(part.read_bytes() for part in files)
+    assert str(raw_user).encode() not in stored and b"100200300" not in stored
+    store.close()
+    reopened = SQLiteQuestionLog(path)
+    assert reopened.pseudonym("telegram", raw_user) == pseudonym
+    reopened.close()
+    other = SQLiteQuestionLog(tmp_path / "other.sqlite3")
+    assert other.pseudonym("telegram", raw_user) != pseudonym  # each database has its salt
+    other.close()
+
+
+def test_choice_goes_to_the_open_clarification_that_offered_it(store: SQLiteQuestionLog) -> None:
+    offered = ("opening_hours", "address")
+    store.record(entry("vieux", kind="clarify", suggestions=offered, at=NOW - timedelta(hours=2)))
+    store.record(entry("adresse horaires", kind="clarify", suggestions=offered))
+    store.record(entry("autre", kind="clarify", suggestions=offered, user="u2"))
+    store.record_choice("telegram", "c1", "u1", "delivery", NOW)  # not offered: ignored
+    store.record_choice("telegram", "c1", "u1", "address", NOW)
+    store.record_choice("telegram", "c1", "u1", "opening_hours", NOW)  # nothing open is left
+    store.record_choice("telegram", "c1", "u2", NONE_OF_THESE, NOW)
+    choices = {row.question: row.choice for row in store.entries()}
+    assert choices == {"vieux": None, "adresse horaires": "address", "autre": NONE_OF_THESE}
+
+
+def test_purge_removes_only_old_questions(store: SQLiteQuestionLog) -> None:
+    store.record(entry("ancien", at=NOW - timedelta(days=10)))
+    store.record(entry("recent", at=NOW - timedelta(days=1)))
+    store.purge(older_than_days=5)
+    assert [row.question for row in store.entries()] == ["recent"]
+
+
+def test_retention_is_enforced_when_the_writer_starts(store: SQLiteQuestionLog) -> None:
+    store.record(entry("ancien", at=NOW - timedelta(days=100)))
+    log = BackgroundQuestionLog(store, retention_days=90)
+    log.record(entry("nouveau"))
+    assert [row.question for row in log.entries()] == ["nouveau"]
+    log.close()
+
+
+# The first schema, as faqbot 0.1 wrote it: no clarification choice, no latency.
+VERSION_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE questions (id INTEGER PRIMARY KEY, at REAL NOT NULL, platform TEXT NOT NULL,
+    chat TEXT NOT NULL, user TEXT NOT NULL, lang TEXT NOT NULL, question TEXT,
+    kind TEXT NOT NULL, intent TEXT, confidence REAL NOT NULL,
+    suggestions TEXT NOT NULL DEFAULT '[]');
+CREATE INDEX questions_at ON questions (at);
+INSERT INTO meta VALUES ('schema_version', '1'), ('salt', 'ab12');
+"""
+
+
+def test_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.executescript(VERSION_1)
+        old.executemany("INSERT INTO questions (at, platform, chat, user, lang, question, kind, "
+                        "intent, confidence, suggestions) VALUES (?, 'discord', 'c', 'u', 'en', "
+                        "?, ?, NULL, 0.4, ?)",
+                        [(NOW.timestamp() - 60, "where and when", "clarify",
+                          '["address", "opening_hours"]'),
+                         (NOW.timestamp() - 30, "bitcoin price", "fallback", "[]")])
+    old.close()
+    with pytest.raises(QuestionLogError, match="older than"):
+        SQLiteQuestionLog(path, read_only=True)
+    reader = open_for_reading(path)  # upgrades first, then reads
+    rows = reader.entries()
+    reader.close()
+    assert [(row.question, row.kind, row.choice, row.latency_ms) for row in rows] == [
+        ("where and when", "clarify", None, 0.0), ("bitcoin price", "fallback", None, 0.0)]
+    store = SQLiteQuestionLog(path)
+    assert store.pseudonym("discord", 1) == SQLiteQuestionLog(path).pseudonym("discord", 1)
+    store.record_choice("discord", "c", "u", "address", NOW)
+    store.record(entry("new row"))
+    assert [row.choice for row in store.entries()] == ["address", None, None]
+    store.close()
+    with sqlite3.connect(path) as check:
+        version = check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    check.close()
+    assert version == (str(SCHEMA_VERSION),)
+
+
+def test_database_from_a_newer_faqbot_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite3"
+    SQLiteQuestionLog(path).close()
+    with sqlite3.connect(path) as future:
+        future.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    future.close()
+    with pytest.raises(QuestionLogError, match="newer faqbot"):
+        SQLiteQuestionLog(path)
+
+
+def test_missing_log_is_not_created_for_reading(tmp_path: Path) -> None:
+    with pytest.raises(QuestionLogError, match="no question log"):
+        open_for_reading(tmp_path / "absent.sqlite3")
+    assert not (tmp_path / "absent.sqlite3").exists()
+
+
+WRITER_PROCESS = """
+import sys
+from datetime import UTC, datetime
+from core.questionlog import LoggedQuestion, SQLiteQuestionLog
+store = SQLiteQuestionLog(sys.argv[1])
+for n in range(100):
+    store.record(LoggedQuestion(at=datetime.now(UTC), platform="discord", chat="p", user="p",
+                                lang="en", question=f"process {n}", kind="fallback",
+                                intent=None, confidence=0.0))
+store.close()
+"""
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "shared.sqlite3"
+    stores = [SQLiteQuestionLog(path), SQLiteQuestionLog(path)]  # two connections
+    process = subprocess.Popen([sys.executable, "-c", WRITER_PROCESS, str(path)],
+                               cwd=Path(__file__).resolve().parent.parent)
+
+    def write(store: SQLiteQuestionLog, name: str) -> None:
+        for number in range(100):
+            store.record(entry(f"{name} {number}"))
+
+    threads = [threading.Thread(target=write, args=(stores[n % 2], f"thread{n}"))
+               for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert process.wait(timeout=60) == 0
+    questions = [row.question for row in stores[0].entries()]
+    assert len(questions) == len(set(questions)) == 500
+    for store in stores:
+        store.close()
+
+
+def test_locked_database_loses_those_writes_only(tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "locked.sqlite3"
+    failures: list[int] = []
+    log = BackgroundQuestionLog(SQLiteQuestionLog(path, busy_timeout=0.5), capacity=2,
+                                on_failure=lambda: failures.append(1))
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    with caplog.at_level(logging.ERROR, logger="core.questionlog"):
+        for number in range(4):  # returns at once, though the database is locked
+            log.record(entry(f"while locked {number}"))
+        assert log.flush(timeout=30)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    log.record(entry("after"))
+    assert [row.question for row in log.entries()] == ["after"]
+    assert log.failures == len(failures) == 4  # one or two dropped at once, the rest timed out
+    lost = [record for record in caplog.records if "lost" in record.getMessage()]
+    assert len(lost) == 1  # reported once, not once a question
+    log.close()
+
+
+def test_read_only_database_never_raises_into_the_caller(tmp_path: Path) -> None:
+    path = tmp_path / "ro.sqlite3"
+    SQLiteQuestionLog(path).close()
+    log = BackgroundQuestionLog(SQLiteQuestionLog(path, read_only=True))
+    log.record(entry())
+    log.record(entry(kind="fallback"))
+    assert log.flush(timeout=30)
+    assert log.failures == 2
+    log.close()
