@@ -7,9 +7,9 @@ sum, and a process that loads a saved model (`IntentClassifier.load`) never impo
 scikit-learn.
 
 Out-of-scope examples (label None) become one extra class the model learns. That class never
-appears in a ranking, but the probability it takes lowers the top in-scope score, which is
-what the rejection threshold looks at. The softmax temperature, the threshold and the
-clarification margin are chosen by stratified cross-validation on the training data.
+appears in a ranking; a label's score says how far it stands above it, which is what the
+rejection threshold looks at. The score calibration, the threshold and the clarification
+margin are chosen by stratified cross-validation on the training data.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Analysed = list[list[str]]  # one list of n-grams per feature block
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: unknown-n-gram length, margin-over-oos calibration
 # Internal name of the out-of-scope class; the NUL byte keeps it apart from any real label.
 _OOS = "\x00out-of-scope"
 # Fallbacks when cross-validation is impossible (too little data to hold any out).
 _DEFAULT_THRESHOLD = 0.3
 _DEFAULT_MARGIN = 0.05
-# Linear SVM scores live roughly in [-1, 1]; dividing by this makes softmax outputs usable.
-_DEFAULT_TEMPERATURE = 0.1
+# Linear SVM scores live roughly in [-1, 1]; this scale makes logistic outputs usable.
+_DEFAULT_SLOPE = 10.0
 # Clarification offers the top three; a truth ranked lower cannot be rescued by asking.
 _CLARIFY_TOP = 3
 # A needless clarification (one extra click) costs half as much as a wrong answer given.
@@ -83,17 +83,29 @@ def char_features(words: Sequence[str], low: int = 2, high: int = 5) -> list[str
     return grams
 
 
-def _block_tfidf(grams: list[str], vocab: dict[str, int], idf: FloatArray) -> tuple[
-    list[int], FloatArray
-]:
-    """Known n-grams of one block as (columns, l2-normalised sublinear tf-idf values)."""
-    counts = Counter(gram for gram in grams if gram in vocab)
-    if not counts:
+def _block_tfidf(
+    grams: list[str], vocab: dict[str, int], idf: FloatArray, unseen_idf: float
+) -> tuple[list[int], FloatArray]:
+    """Known n-grams of one block as (columns, sublinear tf-idf values), l2-normalised.
+
+    Unknown n-grams get no column, but they still count in the vector's length (with the idf
+    of a term no training text had): a question made mostly of words the model never saw
+    gets a short vector, hence low scores, which is what out-of-scope questions look like.
+    """
+    columns: list[int] = []
+    frequencies: list[int] = []
+    unknown = 0.0
+    for gram, count in Counter(grams).items():
+        column = vocab.get(gram)
+        if column is None:
+            unknown += ((1.0 + math.log(count)) * unseen_idf) ** 2
+        else:
+            columns.append(column)
+            frequencies.append(count)
+    if not columns:
         return [], np.zeros(0)
-    columns = [vocab[gram] for gram in counts]
-    tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-    values = (1.0 + np.log(tf)) * idf[columns]
-    values /= math.sqrt(float(values @ values))
+    values = (1.0 + np.log(np.array(frequencies, dtype=np.float64))) * idf[columns]
+    values /= math.sqrt(float(values @ values) + unknown)
     return columns, values
 
 
@@ -132,12 +144,17 @@ class IntentClassifier:
         self.random_state = random_state
         self.threshold_ = _DEFAULT_THRESHOLD
         self.margin_ = _DEFAULT_MARGIN
-        self.temperature_ = _DEFAULT_TEMPERATURE
+        # Calibration (see _calibrate): slope_ and bias_ turn the top label's margin over the
+        # out-of-scope class into a confidence; spread_ scales the gaps between labels.
+        self.slope_ = _DEFAULT_SLOPE
+        self.bias_ = 0.0
+        self.spread_ = _DEFAULT_SLOPE
         self.labels_: list[str] = []
         self._classes: list[str] = []  # model columns: labels_ and maybe _OOS
         self._vocabs: list[dict[str, int]] = []  # per block: n-gram -> column in its block
         self._idfs: list[FloatArray] = []
         self._offsets: list[int] = []  # first row of each block in the weight matrix
+        self._unseen_idf = 1.0  # idf of an n-gram no training text had
         self._weights = np.zeros((0, 0))
         self._intercepts = np.zeros(0)
         self._report: dict[str, Any] = {}
@@ -181,26 +198,65 @@ class IntentClassifier:
         self._vocabs = fitted.vocabularies()
         self._idfs = fitted.idfs()
         self._offsets = [0, *np.cumsum([len(v) for v in self._vocabs])[:-1].tolist()]
+        self._unseen_idf = fitted.unseen_idf
         self._weights, self._intercepts = fitted.linear()
 
     def _choose_cut_offs(
         self, counts: _Counts, targets: list[str]
     ) -> tuple[float, float, dict[str, Any]]:
-        """Temperature, threshold and margin from out-of-fold scores on the training data."""
+        """Calibration, threshold and margin from out-of-fold scores on the training data."""
         folds = _fold_count(targets, self.cv_folds)
         if folds < 2 or len(self.labels_) < 2:
+            self.slope_, self.bias_, self.spread_ = _DEFAULT_SLOPE, 0.0, _DEFAULT_SLOPE
             return _DEFAULT_THRESHOLD, _DEFAULT_MARGIN, {"cv_folds": 0}
-        scores = _out_of_fold_scores(self, counts, targets, folds)
-        column = {label: i for i, label in enumerate(self._classes)}
-        self.temperature_ = choose_temperature(scores, np.array([column[t] for t in targets]))
-        probs = _softmax_rows(scores / self.temperature_)
-        probs = probs[:, [column[label] for label in self.labels_]]
+        decisions = _out_of_fold_scores(self, counts, targets, folds)
         index = {label: i for i, label in enumerate(self.labels_)}
         truth = np.array([index.get(t, -1) for t in targets])
+        if self._has_oos:
+            self.slope_, self.bias_ = choose_platt(self._oos_margins(decisions), truth)
+            in_scope = truth >= 0
+            margins = self._oos_margins(decisions)[in_scope]
+            self.spread_ = 1 / choose_temperature(margins, truth[in_scope])
+        else:
+            self.slope_, self.bias_ = 1 / choose_temperature(decisions, truth), 0.0
+        probs = self._calibrate(decisions)
         threshold, report = choose_threshold(probs, truth)
         margin = choose_margin(probs, truth, threshold)
-        report.update(cv_folds=folds, temperature=round(self.temperature_, 4))
+        report.update(cv_folds=folds)
         return threshold, margin, report
+
+    @property
+    def _has_oos(self) -> bool:
+        return len(self._classes) > len(self.labels_)
+
+    def _oos_margins(self, decisions: FloatArray) -> FloatArray:
+        """Each in-scope class's score minus the out-of-scope class's score."""
+        oos = self._classes.index(_OOS)
+        in_scope = np.delete(decisions, oos, axis=-1)
+        result: FloatArray = in_scope - decisions[..., oos : oos + 1]
+        return result
+
+    def _calibrate(self, decisions: FloatArray) -> FloatArray:
+        """In-scope scores in [0, 1] from raw decisions (rows of classes, or one row).
+
+        With an out-of-scope class, the top label's score is a logistic function of how far
+        its decision stands above the out-of-scope class's (fitted as in Platt scaling to
+        "the top label is right"): two close in-scope labels do not lower it, as they are a
+        case for clarifying, not for rejecting. Every other label scores that confidence
+        times exp(spread_ * its gap to the top label), so the gap between the first two
+        scores measures how ambiguous the question is. Without one, a softmax.
+        """
+        result: FloatArray
+        if self._has_oos:
+            margins = self._oos_margins(decisions)
+            best = margins.max(axis=-1, keepdims=True)
+            confidence = 1.0 / (1.0 + np.exp(-(self.slope_ * best + self.bias_)))
+            result = confidence * np.exp(self.spread_ * (margins - best))
+        else:
+            logits = decisions * self.slope_
+            shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            result = shifted / shifted.sum(axis=-1, keepdims=True)
+        return result
 
     # ------------------------------------------------------------------ prediction
 
@@ -218,19 +274,8 @@ class IntentClassifier:
         return Prediction(label=label, confidence=confidence, ranking=ranking)
 
     def scores(self, text: str) -> FloatArray:
-        """In-scope scores, in `labels_` order: the model's probabilities without the OOS class.
-
-        They do not sum to one when the knowledge base has out-of-scope examples: what is
-        missing is the probability that the text is out of scope.
-        """
-        probs = self.probabilities(text)
-        if len(self._classes) == len(self.labels_):
-            return probs
-        return np.delete(probs, self._classes.index(_OOS))
-
-    def probabilities(self, text: str) -> FloatArray:
-        """Probabilities of every model class, out-of-scope included (fast path)."""
-        return _softmax(self.decision(text) / self.temperature_)
+        """Calibrated in-scope scores in [0, 1], in `labels_` order (fast path)."""
+        return self._calibrate(self.decision(text))
 
     def decision(self, text: str) -> FloatArray:
         """Raw linear scores of every model class for one raw text (fast path)."""
@@ -239,21 +284,21 @@ class IntentClassifier:
         logits = self._intercepts.copy()
         blocks = zip(self._analyse(text), self._vocabs, self._idfs, self._offsets, strict=True)
         for scale, (grams, vocab, idf, offset) in zip(self.block_weights, blocks, strict=True):
-            columns, values = _block_tfidf(grams, vocab, idf)
+            columns, values = _block_tfidf(grams, vocab, idf, self._unseen_idf)
             if columns:
                 rows = self._weights[[offset + column for column in columns]]
                 logits += (scale * values) @ rows
         return logits
 
-    def reference_probabilities(self, texts: Sequence[str]) -> FloatArray:
-        """The same probabilities computed by scikit-learn, to check the fast path against.
+    def reference_scores(self, texts: Sequence[str]) -> FloatArray:
+        """The same scores computed by scikit-learn, to check the fast path against.
 
         Only available in the process that called `fit` (a loaded model has no scikit-learn).
         """
         if self._sklearn is None:
             raise RuntimeError("no scikit-learn model: this classifier was loaded, not fitted")
-        scores = self._sklearn.decision_function([self._analyse(text) for text in texts])
-        return _softmax_rows(scores / self.temperature_)
+        decisions = self._sklearn.decision_function([self._analyse(text) for text in texts])
+        return self._calibrate(decisions)
 
     # ------------------------------------------------------------------ reporting
 
@@ -267,7 +312,12 @@ class IntentClassifier:
             "threshold_source": "forced" if self.threshold is not None else "cross-validation",
             "margin": round(self.margin_, 4),
             "margin_source": "forced" if self.margin is not None else "cross-validation",
-            "temperature": round(self.temperature_, 4),
+            "calibration": {
+                "kind": "margin over out-of-scope" if self._has_oos else "softmax",
+                "slope": round(self.slope_, 4),
+                "bias": round(self.bias_, 4),
+                "spread": round(self.spread_, 4),
+            },
             "params": self._params(),
             "cv": dict(self._report),
         }
@@ -294,7 +344,10 @@ class IntentClassifier:
             "vocabularies": [sorted(vocab, key=vocab.__getitem__) for vocab in self._vocabs],
             "threshold": self.threshold_,
             "margin": self.margin_,
-            "temperature": self.temperature_,
+            "slope": self.slope_,
+            "bias": self.bias_,
+            "spread": self.spread_,
+            "unseen_idf": self._unseen_idf,
             "params": self._params(),
             "report": self._report,
         }
@@ -325,7 +378,10 @@ class IntentClassifier:
         model._intercepts = np.asarray(arrays["intercepts"], dtype=np.float64)
         model.threshold_ = float(meta["threshold"])
         model.margin_ = float(meta["margin"])
-        model.temperature_ = float(meta["temperature"])
+        model.slope_ = float(meta["slope"])
+        model.bias_ = float(meta["bias"])
+        model.spread_ = float(meta["spread"])
+        model._unseen_idf = float(meta["unseen_idf"])
         model._report = dict(meta["report"])
         return model
 
@@ -351,7 +407,7 @@ def choose_temperature(scores: FloatArray, truth: IntArray) -> float:
     Linear SVM scores rank well but are not probabilities; one shared temperature (as in
     "temperature scaling") turns them into confidences without changing any ranking.
     """
-    best_loss, best = math.inf, _DEFAULT_TEMPERATURE
+    best_loss, best = math.inf, 1 / _DEFAULT_SLOPE
     for temperature in np.geomspace(0.01, 2.0, 60):
         logits = scores / temperature
         logits -= logits.max(axis=1, keepdims=True)
@@ -360,6 +416,23 @@ def choose_temperature(scores: FloatArray, truth: IntArray) -> float:
         if loss < best_loss:
             best_loss, best = loss, float(temperature)
     return best
+
+
+def choose_platt(margins: FloatArray, truth: IntArray) -> tuple[float, float]:
+    """(slope, bias) of a logistic function of the top label's margin over out-of-scope.
+
+    Fitted on out-of-fold margins to the event "the top label is the right one", so a score
+    reads as the chance that answering with it is right.
+    """
+    top = margins.argmax(axis=1)
+    right = (top == truth).astype(int)
+    if right.min() == right.max():
+        return _DEFAULT_SLOPE, 0.0
+    from sklearn.linear_model import LogisticRegression
+
+    best = margins.max(axis=1, keepdims=True)
+    model = LogisticRegression(C=100.0).fit(best, right)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
 
 
 def choose_threshold(probs: FloatArray, truth: IntArray) -> tuple[float, dict[str, Any]]:
@@ -443,18 +516,6 @@ def choose_margin(probs: FloatArray, truth: IntArray, threshold: float) -> float
 # ---------------------------------------------------------------------------- helpers
 
 
-def _softmax(logits: FloatArray) -> FloatArray:
-    shifted = np.exp(logits - logits.max())
-    result: FloatArray = shifted / shifted.sum()
-    return result
-
-
-def _softmax_rows(logits: FloatArray) -> FloatArray:
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    result: FloatArray = shifted / shifted.sum(axis=1, keepdims=True)
-    return result
-
-
 def _fold_count(targets: list[str], wanted: int) -> int:
     """As many folds as asked, but no more than the rarest class has examples (at least 2)."""
     counts = Counter(targets)
@@ -480,9 +541,11 @@ def _out_of_fold_scores(
         # Rare classes (fewer examples than folds) are expected in small knowledge bases.
         warnings.simplefilter("ignore", UserWarning)
         splits = list(splitter.split(np.zeros(len(targets)), targets))
+    # One fold after the other: liblinear seeds the C library's global random generator, so
+    # folds fitted in parallel threads would not give the same model twice.
     for train, test in splits:
         fitted = _Fitted.fit(config, counts, train, [targets[i] for i in train])
-        columns = [column[label] for label in fitted.classes]
+        columns = np.array([column[label] for label in fitted.classes])
         scores[np.ix_(test, columns)] = fitted.decision_rows(counts, test)
     return scores
 
@@ -508,7 +571,7 @@ class _Counts:
 
 
 class _Fitted:
-    """TF-IDF transformers and a one-vs-rest linear SVM, fitted on some training rows."""
+    """TF-IDF weights and a one-vs-rest linear SVM, fitted on some training rows."""
 
     def __init__(self, config: IntentClassifier) -> None:
         self.config = config
@@ -516,6 +579,7 @@ class _Fitted:
         self.kept: list[IntArray] = []  # per block: columns of the count matrix kept
         self.names: list[list[str]] = []
         self.tfidf: list[Any] = []
+        self.unseen_idf = 1.0
         self.model: Any = None
 
     @classmethod
@@ -526,6 +590,8 @@ class _Fitted:
         from sklearn.feature_extraction.text import TfidfTransformer
 
         self = cls(config)
+        # scikit-learn's smoothed idf of a document frequency of 0.
+        self.unseen_idf = math.log(1 + len(rows)) + 1
         min_dfs = [1, config.min_df]
         for matrix, names, min_df in zip(counts.matrices, counts.names, min_dfs, strict=True):
             part = matrix[rows]
@@ -533,7 +599,8 @@ class _Fitted:
             kept = np.flatnonzero(np.asarray((part > 0).sum(axis=0)).ravel() >= min_df)
             self.kept.append(kept)
             self.names.append([str(name) for name in names[kept]])
-            self.tfidf.append(TfidfTransformer(sublinear_tf=True).fit(part[:, kept]))
+            tfidf = TfidfTransformer(sublinear_tf=True, norm=None).fit(part[:, kept])
+            self.tfidf.append(tfidf)
         self.classes = sorted(set(targets))
         if len(self.classes) > 1:
             features = self._stack([m[rows] for m in counts.matrices])
@@ -546,21 +613,27 @@ class _Fitted:
 
         return LinearSVC(C=self.config.C, random_state=self.config.random_state)
 
-    def _stack(self, block_counts: list[Any], *, in_vocabulary: bool = False) -> Any:
-        """Sublinear TF-IDF of each block, l2-normalised, scaled, side by side.
+    def _stack(self, block_counts: list[Any]) -> Any:
+        """Features of rows of the shared count matrices: blocks side by side, scaled.
 
-        Counts come as columns of the shared count matrices, or already restricted to this
-        model's vocabulary (`in_vocabulary`).
+        Columns outside a block's vocabulary are the n-grams this model does not know.
         """
         from scipy.sparse import hstack
 
-        parts = [
-            tfidf.transform(matrix if in_vocabulary else matrix[:, kept]) * scale
-            for matrix, kept, tfidf, scale in zip(
-                block_counts, self.kept, self.tfidf, self.config.block_weights, strict=True
-            )
-        ]
+        parts = []
+        for matrix, kept, tfidf, scale in zip(
+            block_counts, self.kept, self.tfidf, self.config.block_weights, strict=True
+        ):
+            unknown = np.setdiff1d(np.arange(matrix.shape[1]), kept, assume_unique=True)
+            unknown_mass = self._unknown_mass(matrix[:, unknown])
+            parts.append(_normalise(tfidf.transform(matrix[:, kept]), unknown_mass) * scale)
         return hstack(parts).tocsr()
+
+    def _unknown_mass(self, unknown_counts: Any) -> FloatArray:
+        """Squared tf-idf length of each row's unknown n-grams."""
+        squares = unknown_counts.tocsr(copy=True).astype(np.float64)
+        squares.data = ((1.0 + np.log(squares.data)) * self.unseen_idf) ** 2
+        return np.asarray(squares.sum(axis=1), dtype=np.float64).ravel()
 
     def decision_rows(self, counts: _Counts, rows: IntArray) -> FloatArray:
         """Scores of some rows of the shared count matrices, in `classes` order."""
@@ -568,13 +641,23 @@ class _Fitted:
 
     def decision_function(self, analysed: list[Analysed]) -> FloatArray:
         """Scores of new texts, computed with scikit-learn (the reference path)."""
+        from scipy.sparse import hstack
         from sklearn.feature_extraction.text import CountVectorizer
 
-        block_counts = []
-        for block, names in enumerate(self.names):
+        parts = []
+        blocks = zip(self.names, self.tfidf, self.config.block_weights, strict=True)
+        for block, (names, tfidf, scale) in enumerate(blocks):
+            docs = [doc[block] for doc in analysed]
             vectoriser = CountVectorizer(analyzer=_identity, vocabulary=names)
-            block_counts.append(vectoriser.transform([doc[block] for doc in analysed]))
-        return self._decision(self._stack(block_counts, in_vocabulary=True))
+            known = tfidf.transform(vectoriser.transform(docs))
+            vocabulary = set(names)
+            unknown_mass = np.array([
+                sum(((1.0 + math.log(n)) * self.unseen_idf) ** 2
+                    for gram, n in Counter(doc).items() if gram not in vocabulary)
+                for doc in docs
+            ])
+            parts.append(_normalise(known, unknown_mass) * scale)
+        return self._decision(hstack(parts).tocsr())
 
     def _decision(self, features: Any) -> FloatArray:
         if self.model is None:
@@ -606,6 +689,16 @@ class _Fitted:
         return np.ascontiguousarray(coef.T), intercept
 
 
+def _normalise(known: Any, unknown_mass: FloatArray) -> Any:
+    """Divide each row by the length of all its n-grams, known and unknown."""
+    from scipy.sparse import diags
+
+    squared = np.asarray(known.multiply(known).sum(axis=1), dtype=np.float64).ravel()
+    length = np.sqrt(squared + unknown_mass)
+    inverse = np.divide(1.0, length, out=np.zeros_like(length), where=length > 0)
+    return diags(inverse) @ known
+
+
 def _identity(grams: list[str]) -> list[str]:
     """Analyzer for scikit-learn vectorisers fed with pre-computed n-grams."""
     return grams
@@ -616,6 +709,7 @@ __all__ = [
     "Prediction",
     "char_features",
     "choose_margin",
+    "choose_platt",
     "choose_temperature",
     "choose_threshold",
     "word_features",

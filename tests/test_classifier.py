@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import zipfile
@@ -14,6 +15,7 @@ from core.classifier import (
     IntentClassifier,
     Prediction,
     choose_margin,
+    choose_platt,
     choose_temperature,
     choose_threshold,
 )
@@ -104,7 +106,7 @@ def test_cut_offs_chosen_by_cross_validation(fitted: IntentClassifier) -> None:
     description = fitted.describe()
     assert 0.0 < fitted.threshold_ < 1.0
     assert fitted.margin_ >= 0.0
-    assert fitted.temperature_ > 0.0
+    assert fitted.slope_ > 0.0
     assert description["threshold_source"] == "cross-validation"
     assert description["cv"]["objective"] == "mean(in-scope accuracy, oos recall)"
     assert description["cv"]["cv_folds"] >= 2
@@ -136,8 +138,8 @@ def test_english_only_and_two_labels() -> None:
     model = IntentClassifier().fit(texts, labels)
     assert model.predict_one("please open an account").ranking[0][0] == "open"
     assert model.predict_one("delete the account").ranking[0][0] == "close"
-    np.testing.assert_allclose(model.reference_probabilities(texts),
-                               [model.probabilities(t) for t in texts], atol=1e-9)
+    np.testing.assert_allclose(model.reference_scores(texts),
+                               [model.scores(t) for t in texts], atol=1e-9)
 
 
 def test_single_label_is_always_top() -> None:
@@ -157,8 +159,8 @@ def test_bad_input_is_refused() -> None:
 
 def test_fast_path_equals_scikit_learn(fitted: IntentClassifier) -> None:
     questions = [*QUESTIONS, *(t for examples in EXAMPLES.values() for t in examples)]
-    fast = np.array([fitted.probabilities(q) for q in questions])
-    reference = fitted.reference_probabilities(questions)
+    fast = np.array([fitted.scores(q) for q in questions])
+    reference = fitted.reference_scores(questions)
     np.testing.assert_allclose(fast, reference, atol=1e-6)
 
 
@@ -177,7 +179,7 @@ def test_save_load_round_trip_without_pickle(fitted: IntentClassifier, tmp_path:
     assert loaded.margin_ == fitted.margin_
     assert loaded.describe() == fitted.describe()
     with pytest.raises(RuntimeError, match="loaded"):
-        loaded.reference_probabilities(["hello"])
+        loaded.reference_scores(["hello"])
 
 
 def test_arrays_round_trip(fitted: IntentClassifier) -> None:
@@ -239,3 +241,25 @@ def test_choose_temperature_prefers_sharper_when_scores_are_right() -> None:
     scores = np.array([[1.0, -1.0], [-1.0, 1.0]] * 5)
     truth = np.array([0, 1] * 5)
     assert choose_temperature(scores, truth) < choose_temperature(scores, truth[::-1].copy())
+
+
+def test_unknown_words_lower_the_confidence(fitted: IntentClassifier) -> None:
+    plain = fitted.predict_one("amiad ?")
+    diluted = fitted.predict_one("amiad zorglub quetzalcoatl flibbertigibbet wombat")
+    assert diluted.ranking[0][0] == "amiad"
+    assert diluted.confidence < plain.confidence
+
+
+def test_describe_is_json(fitted: IntentClassifier) -> None:
+    description = json.loads(json.dumps(fitted.describe()))
+    assert description["calibration"]["kind"] == "margin over out-of-scope"
+    assert description["calibration"]["slope"] > 0
+
+
+def test_choose_platt_rises_with_the_margin() -> None:
+    margins = np.array([[2.0, -1.0], [1.5, -0.5], [-1.0, 1.2], [-0.8, -0.9], [-1.0, -1.1],
+                        [0.1, -0.2]])
+    truth = np.array([0, 0, 1, -1, -1, 1])  # the unsure last one is wrong
+    slope, _ = choose_platt(margins, truth)
+    assert slope > 0
+    assert choose_platt(margins[:3], truth[:3]) == (10.0, 0.0)  # all right: nothing to fit
