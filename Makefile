@@ -24,5 +24,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Speed, start-up and memory against baselines in one run (a few minutes; docs/performance.md).
+bench: $(STAMP)
+	$(BIN)/faqbot bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

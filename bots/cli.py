@@ -6,32 +6,26 @@ Exit codes: 0 success, 2 bad input or bad knowledge base (one line on stderr), 1
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
-import signal
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bots.common import install_secret_filter
-from bots.console import chat
-from bots.logs import JsonFormatter
-from bots.service import FAQService, Server
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
-from core.evaluation import cross_validate, format_report
 from core.knowledge import load_knowledge_base
-from core.lint import lint_knowledge_base
-from core.questionlog import LoggedQuestion, default_db_path, open_for_reading
-from core.review import build_review, export_candidates, format_review
-from core.stats import compute_stats, format_stats
 from intents import DEFAULT_KB_PATH
 
-if TYPE_CHECKING:  # loaded by `run` only: metrics and reload need aiohttp and prometheus-client
+# Each command imports what only it uses, so that `faqbot ask` starts fast (docs/performance.md).
+if TYPE_CHECKING:
+    import asyncio
+    from datetime import datetime
+
     from bots.operations import RunOptions
+    from bots.service import FAQService, Server
+    from core.questionlog import LoggedQuestion
 
 logger = logging.getLogger("faqbot")
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
@@ -171,11 +165,15 @@ def _print_reply(reply: Reply, as_json: bool) -> None:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from bots.console import chat
+
     chat(FAQBot.from_path(_kb_path(args)), args.lang)
     return EXIT_OK
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from core.lint import lint_knowledge_base
+
     path = _kb_path(args)
     kb = load_knowledge_base(path)
     for warning in lint_knowledge_base(kb):
@@ -185,6 +183,8 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from core.evaluation import cross_validate, format_report
+
     report = cross_validate(load_knowledge_base(_kb_path(args)), folds=args.folds)
     print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else format_report(report))
     return EXIT_OK
@@ -217,6 +217,8 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace) -> int:
+    from core.review import build_review, export_candidates, format_review
+
     settings = load_settings()
     since, entries = _logged_questions(args, settings)
     kb_path = _kb_path(args, settings)
@@ -235,6 +237,8 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
+    from core.stats import compute_stats, format_stats
+
     since, entries = _logged_questions(args, load_settings())
     stats = compute_stats(entries, since)
     print(json.dumps(stats.as_dict(), ensure_ascii=False) if args.json else format_stats(stats))
@@ -244,6 +248,11 @@ def _stats(args: argparse.Namespace) -> int:
 def _logged_questions(args: argparse.Namespace,
                       settings: Settings) -> tuple[datetime | None, list[LoggedQuestion]]:
     """The period asked with --since, and the questions logged in it."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    from core.questionlog import default_db_path, open_for_reading
+
     since = datetime.now(UTC) - timedelta(days=args.since) if args.since else None
     path = Path(args.db or settings.db or default_db_path())
     log = open_for_reading(path)
@@ -262,9 +271,13 @@ def _run(args: argparse.Namespace) -> int:
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
     if not servers:
+        from bots.console import chat
+
         logger.info("no platform token set: starting the console chat")
         chat(bot)
         return EXIT_OK
+    import asyncio
+
     from bots.operations import RunOptions
 
     options = RunOptions(kb_path=kb_path, metrics_host=args.metrics_host,
@@ -341,6 +354,9 @@ def _parse_shard_ids(text: str | None) -> list[int] | None:
 
 async def _serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Server],
                               options: RunOptions) -> None:
+    import asyncio
+    import signal
+
     from bots.operations import serve_platforms
 
     stop, reload_requests = asyncio.Event(), asyncio.Event()
@@ -355,6 +371,8 @@ async def _serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Ser
 
 
 def _configure_logging(settings: Settings, json_lines: bool = False) -> None:
+    from bots.logs import JsonFormatter
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
         "%(asctime)s %(levelname)s %(name)s: %(message)s"))

@@ -10,12 +10,16 @@ only an intent id and a language in their custom id, so they keep working after 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, cast
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -42,8 +46,18 @@ MAX_ANSWER_BUTTONS = 24
 AUTOCOMPLETE_CHOICES = 25
 CHOICE_LIMIT = 100
 SHUTDOWN_SECONDS = 5.0
+# REST connections kept to Discord. discord.py's own pool has no bound, so a burst of
+# interactions opens (and TLS-negotiates) one connection per reply; a bounded pool reuses them.
+HTTP_CONNECTIONS = 64
 # The rate limiter forgets idle users this often (in checks), so memory stays bounded.
 SWEEP_EVERY = 1000
+# A post whose connection failed before Discord answered is made again, up to this many
+# attempts in all: discord.py itself retries 429s and 5xx, and connection resets only on macOS
+# and Windows.
+SEND_ATTEMPTS = 3
+SEND_RETRY_SECONDS = 0.5
+# Discord's refusal of a second response to one interaction: proof that the first one arrived.
+ALREADY_ACKNOWLEDGED = 40060
 
 # No @everyone, @here, role or user pings, whatever text ends up in a message; replying to a
 # mention may notify its author.
@@ -200,6 +214,12 @@ class FaqClient(commands.Bot):
         self.faq_cog = cog
         self.sync_guild = sync_guild
 
+    async def login(self, token: str) -> None:
+        """Log in over a bounded connection pool (HTTP_CONNECTIONS)."""
+        # The pool needs the running event loop, which exists from here on.
+        self.http.connector = aiohttp.TCPConnector(limit=HTTP_CONNECTIONS)
+        await super().login(token)
+
     async def setup_hook(self) -> None:
         """Install the commands and the persistent buttons, then publish the commands."""
         await self.add_cog(self.faq_cog)
@@ -265,6 +285,7 @@ class FaqCog(commands.Cog):
         self.faq = FAQService.of(bot)
         self.limiter = RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds)
         self.access = AccessPolicy(settings.allowed_guilds)
+        self.turns = ConversationTurns()
         self._checks = 0
 
     @app_commands.command(name=locale_str("ask"),
@@ -329,19 +350,21 @@ class FaqCog(commands.Cog):
             return
         if message.guild is not None and self._refused_server(message.guild.id):
             return
-        try:
-            verdict = self._rate(message.author.id)
-            if verdict == "notify":
-                lang = self.faq.language(guess_language(message.content))
-                await message.reply(**Outgoing(content=ui_text("rate_limited", lang)).as_kwargs())
-            if verdict == "allow":
-                text = _MENTION.sub(" ", message.content).strip()
-                asker = Asker("discord", message.channel.id, message.author.id)
-                await send_to_channel(message, self.render(self.faq.answer(text, asker=asker)))
-        except Exception:
-            logger.exception("failed to answer message %s", message.id)
-            notice = Outgoing(content=ui_text("error", self.faq.language(None)))
-            await _quietly(message.reply(**notice.as_kwargs()))
+        async with self.turns.turn(message.channel.id, message.author.id):
+            try:
+                verdict = self._rate(message.author.id)
+                if verdict == "notify":
+                    lang = self.faq.language(guess_language(message.content))
+                    notice = Outgoing(content=ui_text("rate_limited", lang))
+                    await message.reply(**notice.as_kwargs())
+                if verdict == "allow":
+                    text = _MENTION.sub(" ", message.content).strip()
+                    asker = Asker("discord", message.channel.id, message.author.id)
+                    await send_to_channel(message, self.render(self.faq.answer(text, asker=asker)))
+            except Exception:
+                logger.exception("failed to answer message %s", message.id)
+                notice = Outgoing(content=ui_text("error", self.faq.language(None)))
+                await _quietly(message.reply(**notice.as_kwargs()))
 
     async def admit(self, interaction: discord.Interaction) -> bool:
         """Apply the server allow-list and the per-user rate limit; notify when refusing."""
@@ -509,22 +532,82 @@ def topic_menus(topics: list[Suggestion], lang: str) -> discord.ui.View:
     return view
 
 
+class ConversationTurns:
+    """First come, first served within a conversation (one user in one channel).
+
+    discord.py handles every interaction in a task of its own, and their posts race: without
+    turns a user's second answer can overtake the first. Other users and channels go at once.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[int | None, int], asyncio.Lock] = {}
+        self._waiting: Counter[tuple[int | None, int]] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, channel_id: int | None, user_id: int) -> AsyncIterator[None]:
+        """Wait for the conversation's earlier replies to be sent, then hold the turn."""
+        key = (channel_id, user_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiting[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._waiting[key] -= 1
+            if not self._waiting[key]:  # forget idle conversations: memory stays bounded
+                del self._waiting[key], self._locks[key]
+
+
 async def send_to_interaction(interaction: discord.Interaction, messages: list[Outgoing], *,
                               ephemeral: bool) -> None:
-    """The first message answers the interaction; the rest are follow-ups."""
-    for message in messages:
-        if interaction.response.is_done():
-            await interaction.followup.send(**message.as_kwargs(), ephemeral=ephemeral)
-        else:
-            await interaction.response.send_message(**message.as_kwargs(), ephemeral=ephemeral)
+    """The first message answers the interaction; the rest are follow-ups. The user's earlier
+    interactions in this channel are answered first."""
+    async with _cog(interaction).turns.turn(interaction.channel_id, interaction.user.id):
+        responded = interaction.response.is_done()
+        for message in messages:
+            kwargs = message.as_kwargs() | {"ephemeral": ephemeral}
+            if responded:
+                await _post(partial(interaction.followup.send, **kwargs))
+            else:
+                await _post(partial(interaction.response.send_message, **kwargs))
+                responded = True
 
 
 async def send_to_channel(source: discord.Message, messages: list[Outgoing]) -> None:
-    """The first message replies to `source`; the rest follow in the same channel."""
+    """The first message replies to `source`; the rest follow in the same channel.
+
+    Each carries a nonce made from `source`, so that Discord keeps one copy of a post made
+    twice (after a dropped connection, or for a message delivered twice).
+    """
     first, *rest = messages
-    await source.reply(**first.as_kwargs())
-    for message in rest:
-        await source.channel.send(**message.as_kwargs())
+    await _post(partial(source.reply, **first.as_kwargs(), nonce=f"{source.id}:0"))
+    for index, message in enumerate(rest, start=1):
+        await _post(partial(source.channel.send, **message.as_kwargs(),
+                            nonce=f"{source.id}:{index}"))
+
+
+async def _post(post: Callable[[], Awaitable[object]]) -> None:
+    """Make a post; if the connection fails before Discord answers, make it again.
+
+    The failed attempt may have taken effect all the same. An interaction's response cannot be
+    given twice: Discord refuses the second one (ALREADY_ACKNOWLEDGED), which proves the first
+    arrived. A channel message is kept once by its nonce. Only a follow-up may then show twice.
+    """
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            await post()
+            return
+        except discord.HTTPException as error:
+            if attempt > 1 and error.code == ALREADY_ACKNOWLEDGED:
+                return
+            raise
+        except (aiohttp.ClientError, OSError) as error:
+            if attempt == SEND_ATTEMPTS:
+                raise
+            delay = SEND_RETRY_SECONDS * attempt
+            logger.warning("Discord post failed (%s): attempt %d of %d in %.1f s",
+                           type(error).__name__, attempt + 1, SEND_ATTEMPTS, delay)
+            await asyncio.sleep(delay)
 
 
 def shorten(text: str, limit: int) -> str:

@@ -61,6 +61,14 @@ class FAQBot:
         self.kb = kb
         self.classifier = classifier or IntentClassifier().fit(*kb.training_data())
         self._intents = {intent.id: intent for intent in kb.intents}
+        # Suggestions are immutable, so each is built once and shared by every reply (a Reply
+        # copies the list it is given).
+        self._suggestions = {
+            lang: {intent.id: Suggestion(intent=intent.id, question=intent.question[lang])
+                   for intent in kb.intents}
+            for lang in kb.languages}
+        self._topics = {lang: [self._suggestions[lang][intent.id] for intent in kb.faq_intents]
+                        for lang in kb.languages}
 
     @classmethod
     def from_path(cls, path: Path | str, *, cache: bool = True) -> FAQBot:
@@ -82,22 +90,20 @@ class FAQBot:
         The reply language is `lang` if given, else the language the text is written in, else
         `lang_hint` (a user's platform locale), else the knowledge base's default.
         """
-        question = clean_question(text)
-        reply_lang = self.language(lang or guess_language(question) or lang_hint)
+        question, reply_lang = self._read(text, lang, lang_hint)
         if not has_words(question):
             return self.fallback(reply_lang, question)
-        prediction = self.classifier.predict_one(question)
-        if prediction.label is None:
-            return self.fallback(reply_lang, question, prediction.confidence)
-        choices = self._close_candidates(prediction)
-        if len(choices) > 1:
-            return self._clarify(question, reply_lang, choices, prediction.confidence)
-        return self._reply_with(self._intents[prediction.label], reply_lang, question,
-                                prediction.confidence)
+        return self._decide(question, reply_lang, self.classifier.predict_one(question))
 
     def answer_many(self, texts: Sequence[str], lang: str | None = None) -> list[Reply]:
-        """`answer` for each text, in order, as `faqbot ask` reads standard input."""
-        return [self.answer(text, lang) for text in texts]
+        """`answer` for each text, in order; the classifier ranks them all in one batch."""
+        read = [self._read(text, lang, None) for text in texts]
+        worded = [has_words(question) for question, _ in read]
+        predictions = iter(self.classifier.predict(
+            [question for (question, _), words in zip(read, worded, strict=True) if words]))
+        return [self._decide(question, reply_lang, next(predictions)) if words
+                else self.fallback(reply_lang, question)
+                for (question, reply_lang), words in zip(read, worded, strict=True)]
 
     def reply_for(self, intent_id: str, lang: str | None = None) -> Reply:
         """The curated reply of one intent, as a button click asks for it."""
@@ -113,12 +119,11 @@ class FAQBot:
         reply_lang = self.language(lang)
         return Reply(question=question, kind="fallback", intent=None, confidence=confidence,
                      lang=reply_lang, answer=self.kb.fallback[reply_lang],
-                     suggestions=self.topics(reply_lang))
+                     suggestions=self._topics[reply_lang])
 
     def topics(self, lang: str | None = None) -> list[Suggestion]:
         """Every FAQ question the bot can answer, in knowledge-base order."""
-        reply_lang = self.language(lang)
-        return [self._suggestion(intent, reply_lang) for intent in self.kb.faq_intents]
+        return list(self._topics[self.language(lang)])
 
     def suggest(self, text: str, lang: str | None = None, limit: int = 25) -> list[Suggestion]:
         """FAQ questions ranked by how well they match `text` (autocomplete, inline mode)."""
@@ -128,12 +133,27 @@ class FAQBot:
             return self.topics(reply_lang)[:limit]
         ranking = self.classifier.predict_one(question).ranking
         faq_ids = [label for label, _ in ranking if self._intents[label].kind == "faq"]
-        return [self._suggestion(self._intents[label], reply_lang) for label in faq_ids[:limit]]
+        return [self._suggestions[reply_lang][label] for label in faq_ids[:limit]]
 
     def language(self, lang: str | None) -> str:
         """A language the knowledge base speaks: "fr-FR" becomes "fr"; unknown gives the default."""
         base = (lang or "").split("-")[0].split("_")[0].lower()
         return base if base in self.kb.languages else self.kb.default_language
+
+    def _read(self, text: str, lang: str | None, lang_hint: str | None) -> tuple[str, str]:
+        """The question as kept, and the language to reply in."""
+        question = clean_question(text)
+        return question, self.language(lang or guess_language(question) or lang_hint)
+
+    def _decide(self, question: str, lang: str, prediction: Prediction) -> Reply:
+        """The reply a prediction calls for: fallback, clarification, answer or smalltalk."""
+        if prediction.label is None:
+            return self.fallback(lang, question, prediction.confidence)
+        choices = self._close_candidates(prediction)
+        if len(choices) > 1:
+            return self._clarify(question, lang, choices, prediction.confidence)
+        return self._reply_with(self._intents[prediction.label], lang, question,
+                                prediction.confidence)
 
     def _close_candidates(self, prediction: Prediction) -> list[str]:
         """FAQ intents whose scores sit within the ambiguity margin of the best one."""
@@ -148,17 +168,13 @@ class FAQBot:
     def _clarify(self, question: str, lang: str, choices: list[str], confidence: float) -> Reply:
         return Reply(question=question, kind="clarify", intent=None, confidence=confidence,
                      lang=lang, answer=_CLARIFY_PROMPT.get(lang, _CLARIFY_PROMPT["en"]),
-                     suggestions=[self._suggestion(self._intents[i], lang) for i in choices])
+                     suggestions=[self._suggestions[lang][i] for i in choices])
 
     def _reply_with(self, intent: Intent, lang: str, question: str, confidence: float) -> Reply:
         if intent.show_topics:
-            suggestions = self.topics(lang)
+            suggestions = self._topics[lang]
         else:
-            suggestions = [self._suggestion(self._intents[i], lang) for i in intent.related]
+            suggestions = [self._suggestions[lang][i] for i in intent.related]
         kind: ReplyKind = "answer" if intent.kind == "faq" else "smalltalk"
         return Reply(question=question, kind=kind, intent=intent.id, confidence=confidence,
                      lang=lang, answer=intent.answer[lang], suggestions=suggestions)
-
-    @staticmethod
-    def _suggestion(intent: Intent, lang: str) -> Suggestion:
-        return Suggestion(intent=intent.id, question=intent.question[lang])

@@ -50,7 +50,8 @@ def entities(text: str) -> list[dict[str, Any]]:
 
 def _entity(kind: str, text: str, start: int, end: int) -> dict[str, Any]:
     def utf16(part: str) -> int:
-        return len(part.encode("utf-16-le")) // 2
+        # A lone surrogate (a broken client's text) is one UTF-16 unit too.
+        return len(part.encode("utf-16-le", "surrogatepass")) // 2
 
     return {"type": kind, "offset": utf16(text[:start]), "length": utf16(text[start:end])}
 

@@ -129,3 +129,18 @@ def test_answer_never_raises(bot: FAQBot, text: str) -> None:
     reply.model_dump_json()  # serialisable: no lone surrogate survives
     if not has_words(text):
         assert reply.kind == "fallback"
+
+
+def test_answer_many_is_answer_for_each(bot: FAQBot) -> None:
+    texts = ["Quels sont les horaires d'ouverture ?", "", "tell me a joke", "🙂", "adresse",
+             "Do you deliver to my home?"]
+    assert bot.answer_many(texts, "en") == [bot.answer(text, "en") for text in texts]
+    assert bot.answer_many([]) == []
+
+
+def test_suggestion_lists_are_not_shared(bot: FAQBot) -> None:
+    # Suggestions are built once and shared; a caller changing its list changes no other.
+    topics = bot.topics("fr")
+    topics.clear()
+    assert bot.topics("fr")
+    assert bot.fallback("fr").suggestions

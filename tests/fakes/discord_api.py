@@ -4,10 +4,11 @@ Point discord.py at it with `discord.http.Route.BASE = fake.api_url` and
 `DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(fake.gateway_url)`. The gateway says HELLO, answers
 IDENTIFY with READY and one GUILD_CREATE per guild of the shard, acknowledges heartbeats,
 answers RESUME with the missed events and RESUMED, and sends whatever the test pushes
-(`dispatch`, `push_interaction`, `push_message`, `send_reconnect`). The REST API records every
-call (`calls`), answers what a bot needs (login, command sync, interaction callbacks,
-follow-ups, channel messages, /gateway/bot) and fails on request (`add_fault`): 429 with
-retry_after, or any 5xx, a number of times or with a probability.
+(`dispatch`, `push_interaction`, `push_message`, `send_reconnect`, `drop_gateway`). The REST API
+records every call (`calls`), answers what a bot needs (login, command sync, interaction
+callbacks, follow-ups, channel messages, /gateway/bot) and fails on request (`add_fault`, or
+`fault_picker` for random faults): 429 with retry_after, any 5xx, a slow answer or a dropped
+connection, a number of times or with a probability.
 
 Responses carry `Content-Type: application/json` exactly: discord.py parses nothing else.
 """
@@ -15,6 +16,7 @@ Responses carry `Content-Type: application/json` exactly: discord.py parses noth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import itertools
 import json
@@ -25,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import WSMsgType, web
 
@@ -52,9 +54,11 @@ class RecordedCall:
     query: dict[str, str]
     body: Any  # the JSON body (or a multipart's payload_json); None when empty
     authorization: str | None
-    status: int = 200
+    status: int = 200  # 0: the connection was dropped before the call took effect
     response: Any = None
     received_at: float = field(default_factory=time.perf_counter)
+    # The bot got no answer although the call took effect: it cannot know that it did.
+    client_gone: bool = False
 
 
 @dataclass
@@ -62,7 +66,9 @@ class Fault:
     """Makes matching REST calls fail: 429 carries `retry_after`, other statuses a plain error.
 
     `path` is a regular expression searched in the path; `times` None means forever;
-    `probability` below 1 makes the fault random (seeded by the fake's `seed`).
+    `probability` below 1 makes the fault random (seeded by the fake's `seed`). The answer
+    comes after `delay` seconds; status 200 answers normally (a slow call). `drop` closes the
+    connection without any answer: "before" the call takes effect, or "after".
     """
 
     status: int
@@ -71,6 +77,8 @@ class Fault:
     times: int | None = 1
     retry_after: float = 0.05
     probability: float = 1.0
+    delay: float = 0.0
+    drop: Literal["before", "after"] | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return ((self.times is None or self.times > 0)
@@ -141,8 +149,11 @@ class FakeDiscord:
         self.commands: dict[int | None, list[Json]] = {}  # by guild id; None is global
         self.messages: dict[int, Json] = {}  # every message the bot created
         self.faults: list[Fault] = []
+        # Asked for every REST call no listed fault matches: a Fault, or None to answer.
+        self.fault_picker: Callable[[RecordedCall], Fault | None] | None = None
         self.interactions: dict[str, PushedInteraction] = {}  # by token
         self._answered: set[int] = set()
+        self._by_nonce: dict[tuple[int, str], Json] = {}  # posts made with enforce_nonce
         self._random = random.Random(seed)
         self._ids = itertools.count(1)
         self._changed: asyncio.Condition | None = None
@@ -264,6 +275,14 @@ class FakeDiscord:
         async with session.lock:
             assert session.socket is not None, "the session has no open websocket"
             await session.socket.send_str(json.dumps({"op": RECONNECT, "d": None}))
+        return session
+
+    async def drop_gateway(self, shard_id: int = 0, code: int = 4000) -> GatewaySession:
+        """Close a shard's websocket as a failing gateway does: the bot should RESUME."""
+        session = self._newest_session(shard_id)
+        socket = session.socket
+        assert socket is not None, "the session has no open websocket"
+        await socket.close(code=code, message=b"injected failure")
         return session
 
     async def push_interaction(self, kind: int, data: Json, *, guild_id: int | None = None,
@@ -405,7 +424,10 @@ class FakeDiscord:
             frame = {"op": DISPATCH, "t": event, "s": session.sequence, "d": data}
             session.events.append(frame)
             if session.socket is not None and not session.socket.closed:
-                await session.socket.send_str(json.dumps(frame))
+                # A socket closing under us loses the frame in transit, as on a real network;
+                # the bot gets it again when it resumes the session.
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await session.socket.send_str(json.dumps(frame))
 
     def _newest_session(self, shard_id: int) -> GatewaySession:
         sessions = [s for s in self.sessions.values() if s.shard_id == shard_id]
@@ -438,17 +460,37 @@ class FakeDiscord:
         path = request.path.removeprefix(API_PREFIX)
         call = RecordedCall(request.method, path, dict(request.query),
                             await _read_body(request), request.headers.get("Authorization"))
-        status, body, headers = await self._answer(call)
+        fault = self._fault_for(call)
+        if fault is not None and fault.drop == "before":
+            call.status = 0
+            return await self._drop(request, call)
+        if fault is not None:
+            await asyncio.sleep(fault.delay)
+        status, body, headers = await self._answer(call, fault)
         call.status, call.response = status, body
-        self.calls.append(call)
-        self._calls_by_path.setdefault(call.path, []).append(call)
-        await self._notify()
+        if fault is not None and fault.drop == "after":
+            call.client_gone = True
+            return await self._drop(request, call)
+        call.client_gone = request.transport is None
+        await self._keep(call)
         return web.Response(status=status, body=json.dumps(body).encode(),
                             headers={"Content-Type": "application/json", **headers})
 
-    async def _answer(self, call: RecordedCall) -> tuple[int, Any, dict[str, str]]:
-        fault = self._fault_for(call)
-        if fault is not None:
+    async def _keep(self, call: RecordedCall) -> None:
+        self.calls.append(call)
+        self._calls_by_path.setdefault(call.path, []).append(call)
+        await self._notify()
+
+    async def _drop(self, request: web.Request, call: RecordedCall) -> web.Response:
+        """Record `call`, then close the connection: the bot gets no answer at all."""
+        await self._keep(call)
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response()  # written to a closed connection: never read
+
+    async def _answer(self, call: RecordedCall,
+                      fault: Fault | None) -> tuple[int, Any, dict[str, str]]:
+        if fault is not None and fault.status != 200:
             return _fault_response(fault)
         for method, pattern, handler in self._routes:
             match = pattern.fullmatch(call.path)
@@ -466,7 +508,7 @@ class FakeDiscord:
                 if fault.times is not None:
                     fault.times -= 1
                 return fault
-        return None
+        return self.fault_picker(call) if self.fault_picker else None
 
     def _needs_bot_token(self, call: RecordedCall) -> bool:
         # Interaction callbacks and follow-ups are authorised by the interaction token.
@@ -530,11 +572,17 @@ class FakeDiscord:
 
     async def _post_message(self, call: RecordedCall, params: dict[str, str]) -> tuple[int, Any]:
         channel_id = int(params["channel"])
+        body = call.body or {}
+        # With enforce_nonce, Discord answers a post made twice with the first message.
+        nonce = (channel_id, str(body["nonce"])) if body.get("enforce_nonce") else None
+        if nonce in self._by_nonce:
+            return 200, self._by_nonce[nonce]
         guild_id = next((g for g in self.guild_ids if self.channel_of(g) == channel_id), None)
         message = make_message(self.next_id(), channel_id, self.bot_user,
-                               (call.body or {}).get("content") or "", guild_id=guild_id,
-                               body=call.body or {})
+                               body.get("content") or "", guild_id=guild_id, body=body)
         self.messages[int(message["id"])] = message
+        if nonce is not None:
+            self._by_nonce[nonce] = message
         return 200, message
 
     def _bot_message(self, interaction: PushedInteraction, body: Json) -> Json:

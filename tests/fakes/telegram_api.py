@@ -3,8 +3,8 @@
 It answers `/bot{token}/{method}` as Telegram does (`{"ok": true, "result": ...}`), records
 every call, serves `getUpdates` as a real long poll fed by the test (`push`), delivers updates
 to a registered webhook (`push_webhook`), and injects faults on demand: an error status (429
-with `retry_after`, 5xx, 400), a delay, a call held until released, or an update
-delivered twice.
+with `retry_after`, 5xx, 400), a delay, a call held until released, a connection dropped
+without an answer (before or after the call took effect), or an update delivered twice.
 
     api = FakeTelegramAPI(token)
     await api.start()                       # base_url: http://127.0.0.1:<port>/bot
@@ -28,7 +28,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from aiohttp import web
@@ -49,8 +49,11 @@ class Call:
 
     method: str
     params: dict[str, Any]
-    status: int
+    status: int  # 0: the connection was dropped before the call took effect
     at: float  # time.monotonic() when it was answered
+    # The bot had stopped waiting (timed out, or the connection was dropped) when the call
+    # took effect: it cannot know that it did, so it may well send it again.
+    client_gone: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,8 @@ class Fault:
     """What to do instead of a normal answer: wait, then answer `status`.
 
     The wait is `delay` seconds, then until `hold` is set (if given). `status=200` gives a slow
-    but successful answer; 429 carries `retry_after`.
+    but successful answer; 429 carries `retry_after`. `drop` closes the connection without any
+    answer: "before" the call takes effect, or "after" (a sent message is then delivered).
     """
 
     status: int = 500
@@ -66,6 +70,7 @@ class Fault:
     retry_after: int | None = None
     delay: float = 0.0
     hold: asyncio.Event | None = None
+    drop: Literal["before", "after"] | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,8 @@ class FakeTelegramAPI:
             return self._record(method, params, _error(401, "Unauthorized"))
         fault = self._next_fault(method, params)
         if fault is not None:
+            if fault.drop == "before":
+                return self._drop(request, Call(method, params, 0, time.monotonic()))
             await asyncio.sleep(fault.delay)
             if fault.hold is not None:
                 await fault.hold.wait()
@@ -225,12 +232,24 @@ class FakeTelegramAPI:
                                                                 "method while webhook is active"))
         else:
             result = self._result(method, params)
-        return self._record(method, params, web.json_response({"ok": True, "result": result}))
+        response = web.json_response({"ok": True, "result": result})
+        if fault is not None and fault.drop == "after":
+            return self._drop(request, Call(method, params, 200, time.monotonic(), True))
+        return self._record(method, params, response, client_gone=request.transport is None)
 
-    def _record(self, method: str, params: dict[str, Any], response: web.Response) -> web.Response:
-        self.calls.append(Call(method, params, response.status, time.monotonic()))
+    def _record(self, method: str, params: dict[str, Any], response: web.Response, *,
+                client_gone: bool = False) -> web.Response:
+        self.calls.append(Call(method, params, response.status, time.monotonic(), client_gone))
         self._notify()
         return response
+
+    def _drop(self, request: web.Request, call: Call) -> web.Response:
+        """Record `call`, then close the connection: the bot gets no answer at all."""
+        self.calls.append(call)
+        self._notify()
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response()  # written to a closed connection: never read
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]] | None:
         """Confirm updates below `offset`, then return the rest or wait up to `timeout`."""

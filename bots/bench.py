@@ -1,0 +1,435 @@
+"""`faqbot bench`: how fast faqbot answers, starts and serves, next to baselines run alongside.
+
+One run measures, on the shipped knowledge base:
+- `FAQBot.answer` latency on single questions and batch throughput, against a plain
+  scikit-learn pipeline (TfidfVectorizer + LogisticRegression) trained on the same examples;
+- training time, on the knowledge base and on CLINC150's training set when the shared data
+  sets sit beside the repository;
+- start-up of `faqbot ask` as a new process and its peak memory, against the import floor of
+  the scikit-learn modules such a pipeline needs;
+- end-to-end serving through Telegram and Discord (see `bots.bench_serving`).
+
+Every baseline runs in the same process or on the same machine, just before or after faqbot,
+so ratios compare like with like. Figures are printed as a table, or as one JSON object.
+Nothing here is a test: the test suite only checks that a quick run works.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from core import FAQBot, IntentClassifier, load_knowledge_base, normalize
+from intents import DEFAULT_KB_PATH
+
+ASK_QUESTION = "Qu'est-ce que l'AMIAD ?"
+IMPORT_FLOOR = "import sklearn.linear_model, sklearn.feature_extraction.text"
+DATASETS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets"
+_BASELINE_OOS = "out_of_scope"  # the baseline learns out-of-scope examples as one more class
+_GREETINGS = ("bonjour, ", "salut ", "hello, ", "hi ")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each measurement does; `QUICK` keeps a run to seconds."""
+
+    calls: int = 10_000  # single-question calls timed, on each side
+    batch: int = 10_000  # questions in the batch
+    batch_repeats: int = 3  # the fastest of these many batch runs counts
+    startup_runs: int = 5  # new processes timed, on each side
+    paced: int = 200  # end-to-end messages at a steady rate, for reply times
+    messages: int = 2_000  # end-to-end messages (and interactions) in the burst
+    users: int = 100
+    clinc: bool = True  # train on CLINC150 when the data set is there
+
+
+FULL = Sizes()
+QUICK = Sizes(calls=200, batch=200, batch_repeats=1, startup_runs=1, paced=10, messages=40,
+              users=5, clinc=False)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What must hold: on the ratio faqbot / baseline, or on faqbot's own figure."""
+
+    on: Literal["ratio", "value"]
+    op: Literal["<=", ">=", "<", "=="]
+    limit: float
+
+    def describe(self) -> str:
+        """E.g. "ratio <= 0.5"."""
+        return f"{self.on} {self.op} {self.limit:g}"
+
+    def met(self, value: float | None, ratio: float | None) -> bool | None:
+        """Whether the figure meets the target; None when it could not be measured."""
+        measured = ratio if self.on == "ratio" else value
+        if measured is None:
+            return None
+        checks: dict[str, Callable[[float, float], bool]] = {
+            "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
+            "<": lambda a, b: a < b, "==": lambda a, b: a == b}
+        return checks[self.op](measured, self.limit)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One measured figure, with its baseline measured in the same run when there is one."""
+
+    key: str
+    label: str
+    unit: str
+    value: float | None
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: Target | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        """faqbot / baseline."""
+        if self.value is None or not self.baseline:
+            return None
+        return self.value / self.baseline
+
+    @property
+    def met(self) -> bool | None:
+        """Whether the target holds (None without a target or a value)."""
+        return self.target.met(self.value, self.ratio) if self.target else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form: every field, plus the ratio and the verdict."""
+        data = asdict(self)
+        data.update(target=self.target.describe() if self.target else None,
+                    ratio=self.ratio, met=self.met)
+        return data
+
+
+@dataclass
+class Report:
+    """Every figure of one run, and what it ran on."""
+
+    context: dict[str, Any] = field(default_factory=dict)
+    figures: list[Figure] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """One JSON object: the context, the figures by key, and whether every target holds."""
+        verdicts = [figure.met for figure in self.figures if figure.target]
+        return {"context": self.context,
+                "figures": {figure.key: figure.as_dict() for figure in self.figures},
+                "all_targets_met": all(verdict is True for verdict in verdicts)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions
+
+
+def varied_questions(texts: Sequence[str], count: int, seed: int) -> list[str]:
+    """`count` questions as people type them: the knowledge base's own questions and examples,
+    each possibly upper-cased, given a typo, a greeting or a missing last word."""
+    rng = random.Random(seed)
+    return [_vary(rng.choice(texts), rng) for _ in range(count)]
+
+
+def _vary(text: str, rng: random.Random) -> str:
+    change = rng.randrange(5)
+    words = text.split()
+    if change == 1:
+        return text.upper() + " ?"
+    if change == 2 and len(text) > 3:
+        at = rng.randrange(len(text) - 1)  # two neighbouring letters swapped
+        return text[:at] + text[at + 1] + text[at] + text[at + 2:]
+    if change == 3:
+        return rng.choice(_GREETINGS) + text
+    if change == 4 and len(words) > 2:
+        return " ".join(words[:-1])
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine: latency, batch throughput, training
+
+
+def _baseline_pipeline() -> Any:
+    """The obvious alternative: word TF-IDF and a logistic regression, scikit-learn defaults."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000))
+
+
+def _baseline_labels(labels: Sequence[str | None]) -> list[str]:
+    return [_BASELINE_OOS if label is None else label for label in labels]
+
+
+def _seconds(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def _latencies_us(call: Callable[[str], object], questions: Sequence[str]) -> list[float]:
+    """Microseconds of each call, after a short warm-up."""
+    for question in questions[:100]:
+        call(question)
+    timings = []
+    for question in questions:
+        started = time.perf_counter_ns()
+        call(question)
+        timings.append((time.perf_counter_ns() - started) / 1000)
+    return timings
+
+
+def percentile(values: Sequence[float], rank: float) -> float:
+    """The `rank`-th percentile of a non-empty sequence (nearest rank)."""
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(rank / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+def engine_figures(sizes: Sizes, kb_path: Path = DEFAULT_KB_PATH) -> tuple[list[Figure],
+                                                                           dict[str, Any]]:
+    """Training, single-question latency and batch throughput, each beside the baseline."""
+    kb = load_knowledge_base(kb_path)
+    texts, labels = kb.training_data()
+    trained: list[Any] = []
+    train_seconds = _seconds(lambda: trained.append(IntentClassifier().fit(texts, labels)))
+    baseline = _baseline_pipeline()
+    baseline_seconds = _seconds(lambda: baseline.fit(texts, _baseline_labels(labels)))
+    bot = FAQBot(kb, trained[0])
+
+    questions = varied_questions(texts, sizes.calls, seed=1)
+    ours = _latencies_us(bot.answer, questions)
+    theirs = _latencies_us(lambda question: baseline.predict_proba([question]), questions)
+
+    batch = varied_questions(texts, sizes.batch, seed=2)
+    our_batch = min(_seconds(lambda: bot.answer_many(batch)) for _ in range(sizes.batch_repeats))
+    ranking = min(_seconds(lambda: bot.classifier.predict(batch))
+                  for _ in range(sizes.batch_repeats))
+    their_batch = min(_seconds(lambda: baseline.predict_proba(batch))
+                      for _ in range(sizes.batch_repeats))
+    pipeline = "scikit-learn TfidfVectorizer + LogisticRegression"
+    figures = [
+        Figure("answer_median_us", "answer, one question: median", "µs",
+               statistics.median(ours), statistics.median(theirs), pipeline + " predict_proba",
+               Target("ratio", "<=", 0.5)),
+        Figure("answer_p99_us", "answer, one question: 99th percentile", "µs",
+               percentile(ours, 99), percentile(theirs, 99), pipeline + " predict_proba"),
+        Figure("batch_per_second", f"batch of {len(batch):,} questions", "questions/s",
+               len(batch) / our_batch, len(batch) / their_batch, pipeline + " predict_proba",
+               Target("ratio", ">=", 2.0), note="faqbot's figure is FAQBot.answer_many: whole "
+               "replies, language guess and suggestions included"),
+        Figure("batch_ranking_per_second", "batch, IntentClassifier.predict only",
+               "questions/s", len(batch) / ranking, len(batch) / their_batch,
+               pipeline + " predict_proba"),
+        Figure("train_kb_s", f"training, shipped knowledge base ({len(texts):,} examples)", "s",
+               train_seconds, baseline_seconds, pipeline + " fit",
+               note="faqbot's figure includes choosing its threshold and margin by "
+                    "3-fold cross-validation (four fits)"),
+    ]
+    context = {"questions_timed": len(questions),
+               "distinct_questions": len({normalize(q) for q in questions}),
+               "batch_distinct_questions": len({normalize(q) for q in batch}),
+               "training_examples": len(texts)}
+    return figures, context
+
+
+def clinc_figure(datasets: Path = DATASETS_DIR) -> Figure | None:
+    """Training time on CLINC150's training set (with its out-of-scope part), if present."""
+    path = datasets / "clinc150" / "data_full.json"
+    if not path.is_file():
+        return None
+    splits = json.loads(path.read_text(encoding="utf-8"))
+    rows: list[tuple[str, str | None]] = [(str(text), str(label))
+                                          for text, label in splits["train"]]
+    rows += [(str(text), None) for text, _ in splits["oos_train"]]
+    texts = [text for text, _ in rows]
+    labels: list[str | None] = [label for _, label in rows]
+    ours = _seconds(lambda: IntentClassifier().fit(texts, labels))
+    theirs = _seconds(lambda: _baseline_pipeline().fit(texts, _baseline_labels(labels)))
+    return Figure("train_clinc150_s", f"training, CLINC150 train ({len(texts):,} examples)", "s",
+                  ours, theirs, "scikit-learn TfidfVectorizer + LogisticRegression fit")
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up of `faqbot ask` as a new process
+
+
+def faqbot_command() -> list[str]:
+    """The `faqbot` console script of this interpreter's environment, else `python -m`."""
+    script = Path(sys.executable).with_name("faqbot")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "bots.cli"]
+
+
+@dataclass(frozen=True)
+class ProcessRun:
+    """A finished child process: wall time, peak resident memory, exit code, error output."""
+
+    seconds: float
+    peak_mb: float
+    exit_code: int
+    errors: str
+
+
+# Linux charges a process with the peak memory of the one that started it (the memory in use
+# when it called exec), so the processes measured are started by a small interpreter of their
+# own, not by this large one: the peak then read by wait4 is theirs.
+_MEASURER = """
+import json, os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE)
+errors = child.stderr.read()
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps({"seconds": time.perf_counter() - started, "peak_kb": usage.ru_maxrss,
+                  "exit_code": os.waitstatus_to_exitcode(status),
+                  "errors": errors.decode(errors="replace")[-800:]}))
+"""
+
+
+def run_process(command: Sequence[str], env: dict[str, str]) -> ProcessRun:
+    """Run a command to completion: its wall time and its own peak resident memory."""
+    measurer = [sys.executable, "-I", "-S", "-c", _MEASURER, *command]
+    finished = subprocess.run(measurer, env=env, capture_output=True, text=True, check=True)
+    result = json.loads(finished.stdout)
+    return ProcessRun(result["seconds"], result["peak_kb"] / 1024, result["exit_code"],
+                      result["errors"])
+
+
+def child_environment(work_dir: Path) -> dict[str, str]:
+    """This environment, with the shipped knowledge base and a model cache and a question log
+    of the run's own (in `work_dir`), and no platform token."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith("FAQBOT_") and not name.endswith("_BOT_TOKEN")}
+    return env | {"FAQBOT_CACHE_DIR": str(work_dir / "models"),
+                  "FAQBOT_DB": str(work_dir / "questions.sqlite3"),
+                  "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
+
+def _cache_state(directory: Path) -> set[tuple[str, int]]:
+    return {(path.name, path.stat().st_mtime_ns) for path in directory.glob("*.npz")}
+
+
+def startup_figures(sizes: Sizes, work_dir: Path) -> list[Figure]:
+    """`faqbot ask` cold (it trains) and warm (the cache) next to the import floor."""
+    env = child_environment(work_dir)
+    cache_dir = Path(env["FAQBOT_CACHE_DIR"])
+    ask = [*faqbot_command(), "ask", ASK_QUESTION]
+    floor = [sys.executable, "-c", IMPORT_FLOOR]
+    cold = _checked(run_process(ask, env))
+    cached = _cache_state(cache_dir)
+    warm: list[ProcessRun] = []
+    floors: list[ProcessRun] = []
+    retrained = 0
+    for _ in range(sizes.startup_runs):  # alternated, so that both see the same machine load
+        warm.append(_checked(run_process(ask, env)))
+        floors.append(_checked(run_process(floor, env)))
+        retrained += _cache_state(cache_dir) != cached
+    python = _checked(run_process([sys.executable, "-c", "pass"], env))
+    floor_name = f"python -c '{IMPORT_FLOOR}'"
+    warm_seconds = statistics.median(run.seconds for run in warm)
+    floor_seconds = statistics.median(run.seconds for run in floors)
+    return [
+        Figure("ask_first_run_s", "faqbot ask, first run (trains, then caches)", "s",
+               cold.seconds, floor_seconds, floor_name),
+        Figure("ask_s", "faqbot ask, new process, cached model: median", "s",
+               warm_seconds, floor_seconds, floor_name, Target("ratio", "<=", 1.5)),
+        Figure("ask_peak_mb", "faqbot ask, peak resident memory", "MB",
+               max(run.peak_mb for run in warm), max(run.peak_mb for run in floors),
+               floor_name, Target("value", "<", 200)),
+        Figure("ask_retrained", "faqbot ask runs after the first that retrained", "runs",
+               retrained, target=Target("value", "==", 0)),
+        Figure("python_s", "bare interpreter start-up (python -c pass)", "s", python.seconds),
+    ]
+
+
+def _checked(run: ProcessRun) -> ProcessRun:
+    if run.exit_code != 0:
+        raise RuntimeError(f"a benchmark process failed (exit {run.exit_code}): "
+                           f"{run.errors.strip()}")
+    return run
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole run
+
+
+def run_bench(sizes: Sizes, progress: Callable[[str], None] = lambda _: None) -> Report:
+    """Every measurement of `faqbot bench`, in one run."""
+    from bots import bench_serving
+
+    report = Report(context=_machine())
+    progress("engine: training, latency and batch throughput")
+    figures, context = engine_figures(sizes)
+    report.figures += figures
+    report.context.update(context)
+    if sizes.clinc:
+        progress("training on CLINC150")
+        clinc = clinc_figure()
+        if clinc is not None:
+            report.figures.append(clinc)
+    with tempfile.TemporaryDirectory(prefix="faqbot-bench-") as work_dir:
+        progress("start-up of faqbot ask")
+        report.figures += startup_figures(sizes, Path(work_dir))
+        texts = load_knowledge_base(DEFAULT_KB_PATH).training_data()[0]
+        paced = varied_questions(texts, sizes.paced, seed=3)
+        burst = varied_questions(texts, sizes.messages, seed=4)
+        env = child_environment(Path(work_dir))
+        for platform_name in bench_serving.PLATFORMS:
+            progress(f"end to end: {platform_name}")
+            report.figures += bench_serving.serving_figures(platform_name, paced, burst,
+                                                            sizes.users, env)
+    return report
+
+
+def _machine() -> dict[str, Any]:
+    from importlib import metadata
+
+    versions = {name: metadata.version(name) for name in
+                ("scikit-learn", "numpy", "pydantic", "python-telegram-bot", "discord.py")}
+    return {"python": platform.python_version(), "machine": platform.machine(),
+            "cpus": os.cpu_count(), "versions": versions}
+
+
+def format_table(report: Report) -> str:
+    """The figures as an aligned text table: faqbot, baseline, ratio, target, verdict."""
+    header = ("measure", "unit", "faqbot", "baseline", "ratio", "target", "ok")
+    rows = [header] + [
+        (figure.label, figure.unit, _number(figure.value), _number(figure.baseline),
+         _number(figure.ratio), figure.target.describe() if figure.target else "",
+         {True: "yes", False: "NO", None: ""}[figure.met])
+        for figure in report.figures]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+             .rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    context = report.context
+    lines.insert(0, f"python {context.get('python')} on {context.get('cpus')} cores; "
+                    f"{context.get('questions_timed', 0):,} questions timed "
+                    f"({context.get('distinct_questions', 0):,} distinct)")
+    notes = [f"- {figure.label}: {figure.note}" for figure in report.figures if figure.note]
+    baselines = sorted({f"- {figure.baseline_name}" for figure in report.figures
+                        if figure.baseline_name})
+    return "\n".join([*lines, "", "baselines:", *baselines, *(["notes:", *notes] if notes
+                                                            else [])])
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return ""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"

@@ -1,0 +1,94 @@
+"""`faqbot bench`: a quick run works end to end and reports every figure (no timing is judged)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bots.bench import Figure, Report, Target, format_table, varied_questions
+
+# Every figure a run in a repository checkout reports (CLINC150 is left out of quick runs).
+EXPECTED = {
+    "answer_median_us", "answer_p99_us", "batch_per_second", "batch_ranking_per_second",
+    "train_kb_s",
+    "ask_first_run_s", "ask_s", "ask_peak_mb", "ask_retrained", "python_s",
+    *(f"{platform}_{figure}" for platform in ("telegram", "discord")
+      for figure in ("paced_median_ms", "paced_p99_ms", "per_second", "lost",
+                     "burst_median_ms", "burst_p99_ms", "bot_cpu_ms", "fake_cpu_ms", "peak_mb")),
+}
+
+
+@pytest.fixture(scope="module")
+def quick_run() -> dict[str, object]:
+    """`faqbot bench --quick --json` in a new process, as a user runs it."""
+    result = subprocess.run([sys.executable, "-m", "bots.cli", "bench", "--quick", "--json"],
+                            capture_output=True, text=True, timeout=300, env=os.environ.copy(),
+                            check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+def test_quick_run_reports_every_figure(quick_run: dict[str, object]) -> None:
+    figures = quick_run["figures"]
+    assert isinstance(figures, dict)
+    assert set(figures) == EXPECTED
+    for key, figure in figures.items():
+        assert isinstance(figure["value"], int | float) and math.isfinite(figure["value"]), key
+        assert figure["value"] >= 0, key
+    assert isinstance(quick_run["all_targets_met"], bool)
+
+
+def test_quick_run_answers_everything_and_reuses_the_model(
+        quick_run: dict[str, object]) -> None:
+    figures = quick_run["figures"]
+    assert isinstance(figures, dict)
+    assert figures["telegram_lost"]["value"] == 0
+    assert figures["discord_lost"]["value"] == 0
+    assert figures["ask_retrained"]["value"] == 0  # the second `faqbot ask` hit the cache
+    # Baselines are measured in the same run, so every ratio is there.
+    for key in ("answer_median_us", "batch_per_second", "ask_s", "ask_peak_mb"):
+        assert figures[key]["baseline"] > 0 and figures[key]["ratio"] > 0, key
+        assert figures[key]["met"] in (True, False), key
+
+
+def test_table_shows_figures_ratios_and_verdicts() -> None:
+    report = Report(context={"python": "3.11", "cpus": 2, "questions_timed": 10,
+                             "distinct_questions": 9},
+                    figures=[Figure("a", "answer, median", "µs", 100.0, 400.0, "pipeline",
+                                    Target("ratio", "<=", 0.5)),
+                             Figure("b", "throughput", "msg/s", 250.0,
+                                    target=Target("value", ">=", 300)),
+                             Figure("c", "skipped platform", "msg/s", None, note="skipped")])
+    table = format_table(report)
+    assert "answer, median" in table and "0.250" in table and "ratio <= 0.5" in table
+    lines = table.splitlines()
+    assert next(line for line in lines if line.startswith("answer")).endswith("yes")
+    assert next(line for line in lines if line.startswith("throughput")).endswith("NO")
+    assert "- skipped platform: skipped" in table
+    assert report.as_dict()["all_targets_met"] is False
+
+
+@pytest.mark.parametrize(("target", "value", "ratio", "met"), [
+    (Target("ratio", "<=", 0.5), 1.0, 0.5, True),
+    (Target("ratio", ">=", 2.0), 1.0, 1.9, False),
+    (Target("value", "<", 200), 199.0, None, True),
+    (Target("value", "==", 0), 1.0, None, False),
+    (Target("value", ">=", 300), None, None, None),
+])
+def test_targets(target: Target, value: float | None, ratio: float | None,
+                 met: bool | None) -> None:
+    assert target.met(value, ratio) is met
+
+
+def test_varied_questions_are_reproducible_and_varied() -> None:
+    texts = ["Qu'est-ce que l'AMIAD ?", "what is the scope of the agreement", "pourquoi mistral"]
+    questions = varied_questions(texts, 200, seed=7)
+    assert questions == varied_questions(texts, 200, seed=7)
+    assert len(questions) == 200
+    assert len(set(questions)) > 20

@@ -1,0 +1,85 @@
+"""AiohttpRequest: python-telegram-bot's Bot API calls over aiohttp, against the fake Bot API."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+from fakes.telegram_api import FakeTelegramAPI, Fault
+from telegram import Bot, InputFile
+from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+
+from bots.telegram_transport import AiohttpRequest
+
+TOKEN = "123456789:AAFakeTokenForTransportTests-0123456789ab"
+
+
+def _request(read_timeout: float = 10.0) -> AiohttpRequest:
+    return AiohttpRequest(pool_size=4, connect_timeout=2.0, read_timeout=read_timeout,
+                          pool_timeout=2.0)
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramAPI]:
+    fake = FakeTelegramAPI(TOKEN)
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+def _bot(base_url: str, read_timeout: float = 10.0) -> Bot:
+    return Bot(TOKEN, base_url=base_url, request=_request(read_timeout),
+               get_updates_request=_request(read_timeout))
+
+
+async def test_calls_and_answers(api: FakeTelegramAPI) -> None:
+    async with _bot(api.base_url) as bot:
+        sent = await bot.send_message(42, "Bonjour <b>à</b> vous", parse_mode="HTML")
+    call = api.calls_to("sendMessage")[0]
+    assert (call.params["chat_id"], call.params["text"]) == (42, "Bonjour <b>à</b> vous")
+    assert sent.text == "Bonjour <b>à</b> vous"
+    assert bot.username == "faq_test_bot"  # getMe went through the same transport
+
+
+async def test_platform_errors_keep_their_meaning(api: FakeTelegramAPI) -> None:
+    api.inject("sendMessage", Fault(status=429, retry_after=3))
+    api.inject("sendMessage", Fault(status=400, description="Bad Request: chat not found"))
+    async with _bot(api.base_url) as bot:
+        with pytest.raises(RetryAfter):
+            await bot.send_message(42, "a")
+        with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+            await bot.send_message(42, "b")
+
+
+async def test_files_go_as_multipart(api: FakeTelegramAPI) -> None:
+    async with _bot(api.base_url) as bot:
+        assert await bot.set_chat_photo(7, InputFile(b"not really a photo", filename="a.jpg"))
+    assert api.calls_to("setChatPhoto")[0].params["chat_id"] == 7
+
+
+async def test_slow_answer_is_a_timeout(api: FakeTelegramAPI) -> None:
+    async with _bot(api.base_url) as bot:
+        api.inject("sendMessage", Fault(status=200, delay=2.0))
+        with pytest.raises(TimedOut):
+            await bot.send_message(42, "a", read_timeout=0.2)
+
+
+async def test_unreachable_server_is_a_network_error_without_the_token() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    request = _request()
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as caught:
+            await request.post(f"http://127.0.0.1:{port}/bot{TOKEN}/getMe")
+    finally:
+        await request.shutdown()
+    assert TOKEN not in str(caught.value)
+    assert "aiohttp" in str(caught.value)
+
+
+async def test_unused_request_refuses_to_send() -> None:
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await _request().do_request("http://127.0.0.1:9/x", "POST")
