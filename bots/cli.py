@@ -156,12 +156,24 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _print_reply(reply: Reply, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(reply.model_dump(), ensure_ascii=False), flush=True)
+        print(_json_line(reply), flush=True)
         return
     line = " ".join(reply.answer.split())
     if reply.kind == "clarify":
         line += " " + " | ".join(s.question for s in reply.suggestions)
     print(line, flush=True)
+
+
+def _json_line(reply: Reply) -> str:
+    """The reply as one line of JSON, with every character that is not printable escaped.
+
+    JSON leaves some raw that split or reorder a line for whoever reads it (U+2028, U+2029,
+    NEL, bidirectional and zero-width marks), and the question echoes what the user typed.
+    """
+    line = json.dumps(reply.model_dump(), ensure_ascii=False)
+    if line.isprintable():
+        return line
+    return "".join(char if char.isprintable() else json.dumps(char)[1:-1] for char in line)
 
 
 def _chat(args: argparse.Namespace) -> int:

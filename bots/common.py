@@ -23,8 +23,6 @@ UI_TEXTS: dict[str, dict[str, str]] = {
     "related": {"fr": "Voir aussi :", "en": "See also:"},
     "not_here": {"fr": "Je ne réponds pas sur ce serveur.",
                  "en": "I do not answer on this server."},
-    "not_here_chat": {"fr": "Je ne réponds pas dans cette conversation.",
-                      "en": "I do not answer in this chat."},
 }
 
 

@@ -425,6 +425,7 @@ class FaqCog(commands.Cog):
         # The allow-list names servers; direct messages (no server) are always answered.
         if guild_id is None or self.access.permits(guild_id):
             return False
+        self.faq.count_refusal("discord")
         logger.info("refused server %s (not in FAQBOT_ALLOWED_GUILDS)", guild_id)
         return True
 

@@ -55,6 +55,9 @@ class Metrics:
         self.log_failures = Counter("faqbot_question_log_failures",
                                     "Question-log writes lost (database error or full queue)",
                                     registry=self.registry)
+        self.refusals = Counter("faqbot_refusals",
+                                "Messages and interactions from chats or servers outside the "
+                                "allow-lists, by platform", ["platform"], registry=self.registry)
         self.connected = Gauge("faqbot_platform_connected",
                                "1 while the platform's connection is up", ["platform"],
                                registry=self.registry)

@@ -127,6 +127,11 @@ class FAQService:
         if self.metrics is not None:
             self.metrics.set_connected(platform, connected)
 
+    def count_refusal(self, platform: str) -> None:
+        """An adapter refused a message or interaction from outside its allow-list."""
+        if self.metrics is not None:
+            self.metrics.refusals.labels(platform).inc()
+
     def _count(self, reply: Reply, asker: Asker) -> None:
         if self.metrics is not None:
             self.metrics.replies.labels(asker.platform, reply.kind).inc()

@@ -460,7 +460,7 @@ class _Handlers:
     # -- screening ------------------------------------------------------------------------
 
     async def screen(self, update: Update, context: Context) -> None:
-        """Stop duplicates, group chatter not meant for the bot, floods and refused chats."""
+        """Stop duplicates, group chatter not meant for the bot, refused chats and floods."""
         if self._recent.seen(update.update_id):
             logger.info("dropped update %d: delivered twice", update.update_id)
             raise ApplicationHandlerStop
@@ -472,17 +472,19 @@ class _Handlers:
         if update.message and not is_addressed(update.message, context.bot.id,
                                                context.bot.username):
             raise ApplicationHandlerStop
+        chat = update.effective_chat
+        if not self.access.permits(chat.id if chat else None):
+            # No answer at all, not even a notice (nor a flood warning: hence before the rate
+            # limit): a chat outside the allow-list learns nothing from the bot. Counted.
+            self.faq.count_refusal("telegram")
+            logger.info("refused %s: not in FAQBOT_ALLOWED_CHATS",
+                        _chat_for_logs(chat.id if chat else None))
+            raise ApplicationHandlerStop
         user = update.effective_user
         verdict = self.limiter.check(user.id) if user else "drop"
         if verdict != "allow":
             notice = ui_text("rate_limited", self._lang(update)) if verdict == "notify" else None
             await self._notice(update, context, notice)
-            raise ApplicationHandlerStop
-        chat = update.effective_chat
-        if not self.access.permits(chat.id if chat else None):
-            logger.info("refused %s: not in FAQBOT_ALLOWED_CHATS",
-                        _chat_for_logs(chat.id if chat else None))
-            await self._notice(update, context, ui_text("not_here_chat", self._lang(update)))
             raise ApplicationHandlerStop
 
     async def _screen_inline(self, update: Update) -> None:
@@ -491,7 +493,8 @@ class _Handlers:
         query = update.inline_query
         assert query is not None
         if not self.access.permits(query.from_user.id):
-            await query.answer([], is_personal=True)
+            self.faq.count_refusal("telegram")
+            await query.answer([], is_personal=True)  # no results: what silence would show
             raise ApplicationHandlerStop
 
     async def _notice(self, update: Update, context: Context, text: str | None) -> None:

@@ -21,7 +21,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
+from itertools import chain, count, pairwise
 from pathlib import Path
 from typing import Any, Self
 
@@ -48,6 +48,11 @@ _DEFAULT_SLOPE = 10.0
 _CLARIFY_TOP = 3
 # A needless clarification (one extra click) costs half as much as a wrong answer given.
 _ASK_COST = 0.5
+# Words whose character n-grams are kept looked up (IntentClassifier._char_keys); past this
+# many the table starts again, so that its memory stays bounded whatever people type.
+_WORD_TABLE_SIZE = 20_000
+# Questions `predict` scores at once: bounds the temporary (n-grams x classes) matrix.
+_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,30 +88,30 @@ def char_features(words: Sequence[str], low: int = 2, high: int = 5) -> list[str
     return grams
 
 
-def _block_tfidf(
-    grams: list[str], vocab: dict[str, int], idf: FloatArray, unseen_idf: float
-) -> tuple[list[int], FloatArray]:
-    """Known n-grams of one block as (columns, sublinear tf-idf values), l2-normalised.
+def _frequencies(grams: Counter[Any]) -> FloatArray:
+    """How often each n-gram occurs, in the Counter's order."""
+    return np.fromiter(grams.values(), dtype=np.float64, count=len(grams))
 
-    Unknown n-grams get no column, but they still count in the vector's length (with the idf
-    of a term no training text had): a question made mostly of words the model never saw
-    gets a short vector, hence low scores, which is what out-of-scope questions look like.
+
+def _block_values(keys: IntArray, counts: FloatArray, idf: FloatArray, unseen_idf: float,
+                  scale: float) -> tuple[IntArray, FloatArray]:
+    """The known rows of one block's n-grams, and their sublinear tf-idf values, l2-normalised
+    and scaled.
+
+    `keys` are weight-matrix rows, or negative numbers for n-grams the model does not know.
+    Those get no row, but they still count in the vector's length (with the idf of a term no
+    training text had): a question made mostly of words the model never saw gets a short
+    vector, hence low scores, which is what out-of-scope questions look like.
     """
-    columns: list[int] = []
-    frequencies: list[int] = []
-    unknown = 0.0
-    for gram, count in Counter(grams).items():
-        column = vocab.get(gram)
-        if column is None:
-            unknown += ((1.0 + math.log(count)) * unseen_idf) ** 2
-        else:
-            columns.append(column)
-            frequencies.append(count)
-    if not columns:
-        return [], np.zeros(0)
-    values = (1.0 + np.log(np.array(frequencies, dtype=np.float64))) * idf[columns]
-    values /= math.sqrt(float(values @ values) + unknown)
-    return columns, values
+    weights = 1.0 + np.log(counts)
+    known = keys >= 0
+    rows = keys[known]
+    values = weights[known] * idf[rows]
+    if not len(rows):
+        return rows, values
+    unknown = weights[~known] * unseen_idf
+    values *= scale / math.sqrt(float(values @ values) + float(unknown @ unknown))
+    return rows, values
 
 
 # ---------------------------------------------------------------------------- classifier
@@ -159,6 +164,13 @@ class IntentClassifier:
         self._intercepts = np.zeros(0)
         self._report: dict[str, Any] = {}
         self._sklearn: _Fitted | None = None  # only in the process that called fit()
+        # Read by every prediction, computed once (_prepare_prediction).
+        self._idf = np.zeros(0)  # every block's idf, in weight-matrix row order
+        self._in_scope = np.zeros(0, dtype=np.int64)  # model columns of labels_, in order
+        self._oos = -1  # model column of the out-of-scope class
+        self._char_keys_of: dict[str, tuple[int, ...]] = {}  # word -> its n-grams' rows
+        self._unknown_ids: dict[str, int] = {}  # unknown n-gram -> its (negative) id
+        self._new_ids = count(1)  # never restarts: two unknown n-grams never share an id
 
     @property
     def block_weights(self) -> list[float]:
@@ -200,6 +212,16 @@ class IntentClassifier:
         self._offsets = [0, *np.cumsum([len(v) for v in self._vocabs])[:-1].tolist()]
         self._unseen_idf = fitted.unseen_idf
         self._weights, self._intercepts = fitted.linear()
+        self._prepare_prediction()
+
+    def _prepare_prediction(self) -> None:
+        """The arrays and tables the fast path reads on every call."""
+        self._idf = np.concatenate(self._idfs)
+        self._in_scope = np.array([i for i, label in enumerate(self._classes) if label != _OOS],
+                                  dtype=np.int64)
+        self._oos = self._classes.index(_OOS) if _OOS in self._classes else -1
+        self._char_keys_of.clear()
+        self._unknown_ids.clear()
 
     def _choose_cut_offs(
         self, counts: _Counts, targets: list[str]
@@ -231,9 +253,7 @@ class IntentClassifier:
 
     def _oos_margins(self, decisions: FloatArray) -> FloatArray:
         """Each in-scope class's score minus the out-of-scope class's score."""
-        oos = self._classes.index(_OOS)
-        in_scope = np.delete(decisions, oos, axis=-1)
-        result: FloatArray = in_scope - decisions[..., oos : oos + 1]
+        result: FloatArray = decisions[..., self._in_scope] - decisions[..., self._oos, None]
         return result
 
     def _calibrate(self, decisions: FloatArray) -> FloatArray:
@@ -261,14 +281,23 @@ class IntentClassifier:
     # ------------------------------------------------------------------ prediction
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """One Prediction per text, in order."""
-        return [self.predict_one(text) for text in texts]
+        """One Prediction per text, in order; scored a batch at a time, in matrix products."""
+        predictions: list[Prediction] = []
+        for start in range(0, len(texts), _BATCH):
+            features = [self._features(text) for text in texts[start : start + _BATCH]]
+            predictions += map(self._prediction, self._calibrate(self._decisions(features)))
+        return predictions
 
     def predict_one(self, text: str) -> Prediction:
         """The fast path for one question: no scikit-learn, no sparse matrices."""
-        scores = self.scores(text)
-        order = np.argsort(-scores, kind="stable")
-        ranking = [(self.labels_[i], float(scores[i])) for i in order]
+        return self._prediction(self.scores(text))
+
+    def _prediction(self, scores: FloatArray) -> Prediction:
+        """Labels ranked by score; the top one, unless it falls under the threshold."""
+        # Plain lists: indexing a numpy array one scalar at a time costs more than scoring.
+        order = np.argsort(-scores, kind="stable").tolist()
+        values = scores.tolist()
+        ranking = [(self.labels_[i], values[i]) for i in order]
         confidence = ranking[0][1]
         label = ranking[0][0] if confidence >= self.threshold_ else None
         return Prediction(label=label, confidence=confidence, ranking=ranking)
@@ -279,16 +308,62 @@ class IntentClassifier:
 
     def decision(self, text: str) -> FloatArray:
         """Raw linear scores of every model class for one raw text (fast path)."""
+        rows, values = self._features(text)
+        if not len(rows):
+            return self._intercepts.copy()
+        # Summed as `_decisions` sums a batch, so that a question scores the same either way.
+        weighted = self._weights[rows] * values[:, None]
+        result: FloatArray = self._intercepts + np.add.reduceat(weighted, [0])[0]
+        return result
+
+    def _decisions(self, features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
+        """Raw scores of several texts at once: one gather and one sum over all their rows."""
+        sizes = np.array([len(rows) for rows, _ in features], dtype=np.int64)
+        decisions: FloatArray = np.tile(self._intercepts, (len(features), 1))
+        filled = np.flatnonzero(sizes)
+        if len(filled):
+            rows = np.concatenate([rows for rows, _ in features])
+            values = np.concatenate([values for _, values in features])
+            starts = (np.cumsum(sizes) - sizes)[filled]
+            decisions[filled] += np.add.reduceat(self._weights[rows] * values[:, None], starts)
+        return decisions
+
+    def _features(self, text: str) -> tuple[IntArray, FloatArray]:
+        """Weight-matrix rows and feature values of one raw text, the blocks side by side."""
         if not self.labels_:
             raise RuntimeError("IntentClassifier is not fitted: call fit() or load() first")
-        logits = self._intercepts.copy()
-        blocks = zip(self._analyse(text), self._vocabs, self._idfs, self._offsets, strict=True)
-        for scale, (grams, vocab, idf, offset) in zip(self.block_weights, blocks, strict=True):
-            columns, values = _block_tfidf(grams, vocab, idf, self._unseen_idf)
-            if columns:
-                rows = self._weights[[offset + column for column in columns]]
-                logits += (scale * values) @ rows
-        return logits
+        words = normalize(text).split()
+        if len(self._char_keys_of) + len(words) > _WORD_TABLE_SIZE:
+            self._char_keys_of.clear()
+            self._unknown_ids.clear()
+        word_grams = Counter(word_features(words))
+        char_grams = Counter(chain.from_iterable(map(self._char_keys, words)))
+        vocab = self._vocabs[0]  # the word block comes first: its rows are its columns
+        word_keys = np.array([vocab.get(gram, -1) for gram in word_grams], dtype=np.int64)
+        char_keys = np.fromiter(char_grams, dtype=np.int64, count=len(char_grams))
+        word_scale, char_scale = self.block_weights
+        word_rows, word_values = _block_values(word_keys, _frequencies(word_grams), self._idf,
+                                               self._unseen_idf, word_scale)
+        char_rows, char_values = _block_values(char_keys, _frequencies(char_grams), self._idf,
+                                               self._unseen_idf, char_scale)
+        return np.concatenate([word_rows, char_rows]), np.concatenate([word_values, char_values])
+
+    def _char_keys(self, word: str) -> tuple[int, ...]:
+        """The weight-matrix rows of a word's character n-grams, a negative id for each one the
+        model does not know (so that its repeats still count).
+
+        Kept per word: questions reuse words, and finding their n-grams was most of the cost
+        of a prediction.
+        """
+        keys = self._char_keys_of.get(word)
+        if keys is None:
+            vocab, offset = self._vocabs[1], self._offsets[1]
+            keys = tuple(
+                offset + vocab[gram] if gram in vocab
+                else self._unknown_ids.setdefault(gram, -next(self._new_ids))
+                for gram in char_features([word], *self.char_ngrams))
+            self._char_keys_of[word] = keys
+        return keys
 
     def reference_scores(self, texts: Sequence[str]) -> FloatArray:
         """The same scores computed by scikit-learn, to check the fast path against.
@@ -383,6 +458,7 @@ class IntentClassifier:
         model.spread_ = float(meta["spread"])
         model._unseen_idf = float(meta["unseen_idf"])
         model._report = dict(meta["report"])
+        model._prepare_prediction()
         return model
 
     def save(self, path: Path | str) -> None:

@@ -33,10 +33,10 @@ _FRENCH_WORDS = frozenset(
     .split()
 )
 _ENGLISH_WORDS = frozenset(
-    "the a an and is are was were what which who why how where when with for by on in to of "
+    "the an and is are was were what which who why how where when with for by on in to of "
     "this that these those it they we you i my your its their not no yes also does do did "
     "agreement army armed ministry entities concerned hello hi thanks thank bye goodbye can "
-    "could would should about there"
+    "could would should about there tell give please show know"
     .split()
 )
 
