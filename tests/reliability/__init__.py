@@ -1,0 +1,1 @@
+"""The reliability suite: load, faults, restarts, hostile input and access, with figures."""

@@ -1,0 +1,447 @@
+"""What the reliability tests share: the figures they report, the log scanner, and the plumbing
+that runs the real adapters against the fakes and accounts for every message.
+
+Every test reports a `Figures` line; the suite's conftest prints them all at the end of the run
+(whatever pytest's output capture), so a CI log shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import sys
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from discord_helpers import TOKEN as DISCORD_TOKEN
+from fakes.discord_api import FakeDiscord, PushedInteraction, RecordedCall
+from fakes.discord_api import Fault as DiscordFault
+from fakes.telegram_api import Call, FakeTelegramAPI, Fault
+
+from bots import telegram_bot
+from bots.service import FAQService
+from core import FAQBot, Settings
+
+TELEGRAM_TOKEN = "123456789:AAReliabilitySuiteFakeToken-0123456789"
+# The webhook secret is generated at run time; the suite fixes it so that the log scan can
+# look for it from the first line on.
+WEBHOOK_SECRET = "reliability-suite-webhook-secret-0123456789abcdef"
+SECRETS = (TELEGRAM_TOKEN, DISCORD_TOKEN, WEBHOOK_SECRET)
+SEED = 20_240_801
+FaultT = TypeVar("FaultT")
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+@dataclass
+class Figures:
+    """One test's figures, printed in the suite's summary at the end of the run."""
+
+    test: str
+    sent: int = 0  # messages, interactions or inputs the bot was given
+    answered: int = 0  # of those, answered at least once
+    lost: int = 0  # never answered
+    twice: int = 0  # answered more than once
+    faults: int = 0  # faults injected
+    survived: int = 0  # faults after which the call still went through
+    bad_inputs: int = 0  # hostile inputs tried
+    refused: int = 0  # deliberately left unanswered (allow-lists, webhook secret)
+    seconds: float = 0.0  # wall time, measured for the record (never asserted)
+
+    def line(self) -> str:
+        """The summary line."""
+        return (f"{self.test}: sent {self.sent}, answered {self.answered}, lost {self.lost}, "
+                f"answered twice {self.twice}, faults injected {self.faults}, "
+                f"survived {self.survived}, bad inputs {self.bad_inputs}, "
+                f"refused {self.refused}" + (f" ({self.seconds:.1f} s)" if self.seconds else ""))
+
+
+REPORTED: list[Figures] = []
+
+
+def report(figures: Figures) -> None:
+    """Add a test's figures to the summary."""
+    REPORTED.append(figures)
+
+
+# ---------------------------------------------------------------------------------------------
+# Logs: no secret anywhere, no raw control character from users
+
+
+# Characters that must never reach a log line raw: they hide or reorder text (zero-width and
+# bidirectional controls), break terminals and encoders (NUL, escape, lone surrogates) or split
+# lines where no one expects it (U+2028, U+2029). Plain line feeds and tabs are left out: the
+# libraries write multi-line messages of their own; the hostile-input tests look for a line
+# forged by a user instead (FORGED_LINE).
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+FORGED_LINE = "\nCRITICAL faqbot: forged log line"
+
+
+def _unsafe_pattern() -> re.Pattern[str]:
+    """One character class for every code point of those categories (searched in C: the
+    scanner reads tens of thousands of lines)."""
+    ranges: list[tuple[int, int]] = []
+    for code in range(sys.maxunicode + 1):
+        if chr(code) not in "\n\t" and unicodedata.category(chr(code)) in _UNSAFE_CATEGORIES:
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return re.compile("[" + "".join(f"\\U{low:08x}-\\U{high:08x}" for low, high in ranges) + "]")
+
+
+UNSAFE = _unsafe_pattern()
+
+
+class LogScanner(logging.Handler):
+    """Reads every log record of the suite: counts lines, keeps those holding a secret, and
+    those whose message carries a raw control character."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.secrets = tuple(secrets)
+        self.lines = 0
+        self.leaks: list[str] = []
+        self.unescaped: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if UNSAFE.search(message) or FORGED_LINE in message:
+            characters = sorted({hex(ord(char)) for char in UNSAFE.findall(message)})
+            self.unescaped.append(f"{record.name}: {characters}")
+        traceback = ""
+        if record.exc_info:
+            traceback = record.exc_text or logging.Formatter().formatException(record.exc_info)
+        self.scan(f"{message}\n{traceback}" if traceback else message, record.name)
+
+    def scan(self, text: str, source: str) -> None:
+        """Scan lines logged elsewhere (a subprocess's standard error) for secrets."""
+        self.lines += text.count("\n") + 1
+        if any(secret in text for secret in self.secrets):
+            self.leaks.append(f"a line from {source}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Telegram
+
+
+def telegram_settings(api: FakeTelegramAPI, **overrides: Any) -> Settings:
+    """Settings for the fake API. The per-user rate limit is raised out of the way: these
+    tests send far more than five messages per user in ten seconds on purpose."""
+    values: dict[str, Any] = {"telegram_bot_token": TELEGRAM_TOKEN,
+                              "telegram_api_url": api.base_url,
+                              "rate_limit_messages": 100_000} | overrides
+    return Settings(**values)
+
+
+@asynccontextmanager
+async def telegram_serving(api: FakeTelegramAPI, faq: FAQBot | FAQService,
+                           webhook: telegram_bot.WebhookOptions | None = None,
+                           **overrides: Any) -> AsyncIterator[asyncio.Event]:
+    """Run `telegram_bot.serve` until the block ends (yields its stop event); ready once the
+    last command menu is published, that is once updates flow."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(telegram_bot.serve(faq, telegram_settings(api, **overrides),
+                                                  stop, webhook))
+    ready = asyncio.create_task(
+        api.wait_for("setMyCommands", lambda call: "language_code" not in call.params,
+                     timeout=60))
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        task.result()  # raises what made serve fail
+    await ready
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+
+
+STALL_SECONDS = 60.0
+
+
+async def settle(wait_until: Callable[..., Awaitable[None]], done: Callable[[], bool],
+                 progress: Callable[[], int]) -> None:
+    """Wait until `done()`, or until `progress()` stood still for STALL_SECONDS: a test
+    waiting for something lost fails in a minute, with its figures, not at its timeout."""
+    def moved(seen: int) -> Callable[[], bool]:
+        return lambda: done() or progress() != seen
+
+    while not done():
+        try:
+            await wait_until(moved(progress()), timeout=STALL_SECONDS)
+        except TimeoutError:
+            return
+
+
+Key = tuple[int, str, int | None]  # chat, text, quoted message id
+
+
+@dataclass
+class TelegramLedger:
+    """What the bot should send for each message pushed, and what the fake saw it send.
+
+    Each message expects one reply, identified by its chat, its text and the message it quotes
+    (groups quote the question; private chats do not, so their tests give every question of a
+    chat a different answer). The fake's calls are read incrementally: checking after every
+    call stays cheap with ten thousand messages.
+    """
+
+    api: FakeTelegramAPI
+    expected: dict[Key, int] = field(default_factory=dict)  # key -> position in its chat
+    order: dict[int, list[Key]] = field(default_factory=lambda: defaultdict(list))
+    deliveries: dict[Key, list[Call]] = field(default_factory=lambda: defaultdict(list))
+    unexpected: list[Call] = field(default_factory=list)
+    sent_order: dict[int, list[Key]] = field(default_factory=lambda: defaultdict(list))
+    _read: int = 0
+    _waiting: set[Key] = field(default_factory=set)
+
+    def expect(self, chat: int, text: str, quote: int | None = None) -> None:
+        """One more message in `chat` whose reply is `text` (quoting `quote` in a group)."""
+        key = (chat, text, quote)
+        assert key not in self.expected, f"two messages of chat {chat} expect the same reply"
+        self.expected[key] = len(self.order[chat])
+        self.order[chat].append(key)
+        self._waiting.add(key)
+
+    def read(self) -> None:
+        """Account for the calls made since the last read."""
+        calls = self.api.calls
+        for call in calls[self._read:]:
+            if call.method != "sendMessage" or call.status != 200:
+                continue
+            quoted = (call.params.get("reply_parameters") or {}).get("message_id")
+            key = (call.params["chat_id"], call.params["text"], quoted)
+            if key not in self.expected:
+                self.unexpected.append(call)
+                continue
+            self.deliveries[key].append(call)
+            self.sent_order[key[0]].append(key)
+            self._waiting.discard(key)
+        self._read = len(calls)
+
+    def all_answered(self) -> bool:
+        """True once every expected reply was delivered at least once."""
+        self.read()
+        return not self._waiting
+
+    async def settle(self) -> None:
+        """Wait until every expected reply was delivered, or until no new one came for a
+        while (the test's figures and assertions then show what was lost)."""
+        await settle(self.api.wait_until, self.all_answered, lambda: len(self._waiting))
+
+    def counts(self) -> tuple[int, int, int]:
+        """(answered, lost, answered twice)."""
+        self.read()
+        answered = sum(1 for key in self.expected if self.deliveries.get(key))
+        twice = sum(1 for key in self.expected if len(self.deliveries.get(key, ())) > 1)
+        return answered, len(self.expected) - answered, twice
+
+    def out_of_order_chats(self) -> list[int]:
+        """Chats whose replies did not come in the order asked, judged by the first copy of
+        each reply (a second copy, see `confirmed_twice`, may come later)."""
+        self.read()
+        wrong = []
+        for chat, expected in self.order.items():
+            firsts = list(dict.fromkeys(self.sent_order[chat]))
+            if firsts != expected:
+                wrong.append(chat)
+        return wrong
+
+    def confirmed_twice(self) -> list[Key]:
+        """Replies the bot sent again although it had been told a copy arrived.
+
+        Sending again is right only when the bot never heard back (a timeout, a dropped
+        connection); the fake marks each copy that took effect without the bot hearing so. Any
+        number of those may arrive, but at most one copy may have been confirmed.
+        """
+        self.read()
+        return [key for key, calls in self.deliveries.items()
+                if sum(not call.client_gone for call in calls) > 1]
+
+
+class Chaos:
+    """Seeded random faults for the fakes' `fault_picker`s.
+
+    Whether a call fails, and how, depends only on the seed, the call's identity (what it
+    sends: a message, a poll, an interaction's answer) and how many times the same call came
+    before: not on the order calls arrive in, which timing decides. So a run is reproducible.
+    One call meets at most `cap` faults, fewer than the adapters' retry budgets: every fault can
+    be survived, and a loss is the adapter's doing, not bad luck.
+    """
+
+    def __init__(self, rate: float, seed: int = SEED, cap: int = 2) -> None:
+        self.rate = rate
+        self.seed = seed
+        self.cap = cap
+        self.calls = 0
+        self.injected: Counter[str] = Counter()
+        self._attempts: Counter[str] = Counter()
+        self._faulted: Counter[str] = Counter()
+
+    def draw(self, identity: str, faults: list[tuple[str, FaultT]]) -> FaultT | None:
+        """The fault for this attempt of the call named `identity`, or None."""
+        attempt = self._attempts[identity]
+        self._attempts[identity] += 1
+        luck = random.Random(f"{self.seed}/{identity}/{attempt}")
+        if luck.random() >= self.rate or self._faulted[identity] >= self.cap:
+            return None
+        self._faulted[identity] += 1
+        name, fault = luck.choice(faults)
+        self.injected[name] += 1
+        return fault
+
+    @property
+    def total(self) -> int:
+        """Faults injected so far."""
+        return sum(self.injected.values())
+
+
+class TelegramChaos(Chaos):
+    """Faults for the fake Bot API, on `rate` of all its calls, chosen among those listed for
+    the call's method."""
+
+    def __init__(self, faults: dict[str, list[tuple[str, Fault]]], rate: float) -> None:
+        super().__init__(rate)
+        self.faults = faults
+        self.hit: list[tuple[str, dict[str, Any]]] = []  # (method, params) of each fault
+
+    def __call__(self, method: str, params: dict[str, Any]) -> Fault | None:
+        self.calls += 1
+        if method not in self.faults:
+            return None
+        quoted = (params.get("reply_parameters") or {}).get("message_id")
+        identity = (f"{method}/{params.get('chat_id')}/{params.get('text')}/{quoted}/"
+                    f"{params.get('offset')}")
+        fault = self.draw(identity, self.faults[method])
+        if fault is not None:
+            self.hit.append((method, params))
+        return fault
+
+
+# ---------------------------------------------------------------------------------------------
+# Discord
+
+
+def discord_text(message: dict[str, Any]) -> str:
+    """The text a user reads first in a message the bot sent: its embed's, else its content."""
+    embeds = message.get("embeds") or []
+    return str(embeds[0].get("description", "")) if embeds else str(message.get("content") or "")
+
+
+Conversation = tuple[int, int]  # channel, user
+
+
+@dataclass
+class DiscordLedger:
+    """Each interaction pushed, the reply it must get, and the callbacks the fake received.
+
+    An interaction is identified by its callback URL; the fake's calls are read incrementally.
+    Order is judged per conversation, one user in one channel: each answer is attached to its
+    own command, and different users' commands are answered independently.
+    """
+
+    fake: FakeDiscord
+    expected: dict[str, tuple[Conversation, str]] = field(default_factory=dict)  # by path
+    order: dict[Conversation, list[str]] = field(default_factory=lambda: defaultdict(list))
+    deliveries: dict[str, list[RecordedCall]] = field(default_factory=lambda: defaultdict(list))
+    sent_order: dict[Conversation, list[str]] = field(
+        default_factory=lambda: defaultdict(list))
+    wrong_text: list[str] = field(default_factory=list)
+    unexpected: list[RecordedCall] = field(default_factory=list)
+    _read: int = 0
+    _waiting: set[str] = field(default_factory=set)
+
+    def expect(self, interaction: PushedInteraction, text: str) -> None:
+        """`interaction` must be answered once, with `text`."""
+        payload = interaction.payload
+        user = (payload.get("member") or payload)["user"]["id"]
+        conversation = (int(payload["channel_id"]), int(user))
+        self.expected[interaction.callback_path] = (conversation, text)
+        self.order[conversation].append(interaction.callback_path)
+        self._waiting.add(interaction.callback_path)
+
+    def read(self) -> None:
+        """Account for the calls made since the last read."""
+        calls = self.fake.calls
+        for call in calls[self._read:]:
+            if call.status == 0 or call.status >= 300 or call.method != "POST":
+                continue
+            if call.path not in self.expected:
+                if call.path.startswith(("/webhooks/", "/channels/")):
+                    self.unexpected.append(call)
+                continue
+            conversation, text = self.expected[call.path]
+            self._waiting.discard(call.path)  # answered, rightly or not: nothing else will come
+            if discord_text(call.body.get("data") or {}) != text:
+                self.wrong_text.append(call.path)  # e.g. an error notice: the answer is lost
+                continue
+            self.deliveries[call.path].append(call)
+            self.sent_order[conversation].append(call.path)
+        self._read = len(calls)
+
+    def all_answered(self) -> bool:
+        """True once every interaction got its answer."""
+        self.read()
+        return not self._waiting
+
+    async def settle(self) -> None:
+        """Wait until every interaction got its answer, or until no new answer came for a
+        while (the test's figures and assertions then show what was lost)."""
+        await settle(self.fake.wait_until, self.all_answered, lambda: len(self._waiting))
+
+    def counts(self) -> tuple[int, int, int]:
+        """(answered, lost, answered twice)."""
+        self.read()
+        answered = sum(1 for path in self.expected if self.deliveries.get(path))
+        twice = sum(1 for path in self.expected if len(self.deliveries.get(path, ())) > 1)
+        return answered, len(self.expected) - answered, twice
+
+    def out_of_order(self) -> list[Conversation]:
+        """Conversations whose answers were not accepted in the order the interactions came."""
+        self.read()
+        return [conversation for conversation, expected in self.order.items()
+                if list(dict.fromkeys(self.sent_order[conversation])) != expected]
+
+
+class DiscordChaos(Chaos):
+    """Faults for the fake Discord REST API, on `rate` of the posts (the calls that carry a
+    message). A post is named after the interaction it answers: its user and what they asked."""
+
+    def __init__(self, fake: FakeDiscord, faults: list[tuple[str, DiscordFault]],
+                 rate: float) -> None:
+        super().__init__(rate)
+        self.fake = fake
+        self.faults = faults
+        self.hit: list[str] = []  # the path of each call a fault was injected into
+
+    def __call__(self, call: RecordedCall) -> DiscordFault | None:
+        if call.method != "POST":
+            return None
+        self.calls += 1
+        fault = self.draw(self._identity(call), self.faults)
+        if fault is not None:
+            self.hit.append(call.path)
+        return fault
+
+    def _identity(self, call: RecordedCall) -> str:
+        # /interactions/{id}/{token}/callback and /webhooks/{application}/{token}: the token
+        # (random in each run) leads to the interaction, named by who asked what.
+        parts = call.path.split("/")
+        interaction = self.fake.interactions.get(parts[3]) if len(parts) > 3 else None
+        if interaction is None:
+            return call.path
+        payload = interaction.payload
+        data = payload["data"]
+        asked = data.get("custom_id") or json.dumps(data.get("options"), ensure_ascii=False)
+        return f"{parts[1]}/{(payload.get('member') or payload)['user']['id']}/{asked}"

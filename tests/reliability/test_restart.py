@@ -1,0 +1,146 @@
+"""Stop and restart: `faqbot run telegram` gets SIGTERM in the middle of a stream, exits cleanly,
+and once started again answers the rest; no message is answered twice or skipped (getUpdates
+confirms only what the stopped process took), and the question log holds each question once,
+in a file only its owner can read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import stat
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
+from telegram_helpers import group_chat, message_update, user
+
+from core.questionlog import open_for_reading
+from reliability.support import TELEGRAM_TOKEN, Figures, LogScanner, report
+
+pytestmark = pytest.mark.reliability
+
+REPO = Path(__file__).resolve().parents[2]
+GROUPS, USERS_PER_GROUP = 20, 5
+BEFORE_STOP, AFTER_STOP = 600, 400  # messages pushed before and after the SIGTERM
+STOP_AFTER_REPLIES = 150  # the SIGTERM comes once this many replies went out
+TOPICS = ("horaires", "adresse", "livraison", "vous livrez le dimanche", "ou etes vous")
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[FakeTelegramAPI]:
+    fake = FakeTelegramAPI(TELEGRAM_TOKEN)
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+def _stream(count: int, start: int) -> list[dict[str, Any]]:
+    """Group messages, each with a question of its own (so the question log can be checked)."""
+    updates = []
+    for number in range(start, start + count):
+        group = group_chat(-2_000_000 - number % GROUPS)
+        sender = user(300_000 + number % (GROUPS * USERS_PER_GROUP), "fr")
+        text = f"@{BOT_USERNAME} {TOPICS[number % len(TOPICS)]} {number}"
+        updates.append(message_update(text, chat=group, sender=sender))
+    return updates
+
+
+async def _start(api: FakeTelegramAPI, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """`faqbot run telegram`, ready once its default command menu is published."""
+    mark = len(api.calls)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bots.cli", "run", "telegram", cwd=REPO, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    await api.wait_for("setMyCommands", lambda call: "language_code" not in call.params,
+                       since=mark, timeout=120)
+    return process
+
+
+async def _stop(process: asyncio.subprocess.Process) -> str:
+    """SIGTERM, then the process's standard error once it exited."""
+    process.send_signal(signal.SIGTERM)
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    return stderr.decode(errors="replace")
+
+
+def _replies(api: FakeTelegramAPI) -> list[tuple[int, int]]:
+    """(chat, quoted message id) of every reply delivered, in order."""
+    return [(call.params["chat_id"], call.params["reply_parameters"]["message_id"])
+            for call in api.calls_to("sendMessage") if call.status == 200]
+
+
+@pytest.mark.timeout(300)
+async def test_sigterm_mid_stream_then_restart(api: FakeTelegramAPI, tiny_kb_path: Path,
+                                               tmp_path: Path, log_scanner: LogScanner) -> None:
+    db = tmp_path / "data" / "questions.sqlite3"
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+           "FAQBOT_TELEGRAM_API_URL": api.base_url, "FAQBOT_KB": str(tiny_kb_path),
+           "FAQBOT_DB": str(db), "FAQBOT_RATE_LIMIT_MESSAGES": "100000",
+           "NO_PROXY": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
+    env.pop("DISCORD_BOT_TOKEN", None)
+    first, second = _stream(BEFORE_STOP, 0), _stream(AFTER_STOP, BEFORE_STOP)
+    asked: dict[int, list[int]] = defaultdict(list)  # chat -> message ids, in order
+    for update in first + second:
+        asked[update["message"]["chat"]["id"]].append(update["message"]["message_id"])
+    # Replies take a little while, so that the stop finds updates fetched but not answered.
+    api.fault_picker = lambda method, _: Fault(200, delay=0.05) if method == "sendMessage" else None
+    started = time.monotonic()
+    process = await _start(api, env)
+    try:
+        for update in first:
+            api.push(update)
+        await api.wait_until(lambda: len(_replies(api)) >= STOP_AFTER_REPLIES, timeout=120)
+        stopping = asyncio.create_task(_stop(process))
+        for update in second:  # arrive while the bot stops, and while it is down
+            api.push(update)
+        first_errors = await stopping
+        first_exit, answered_before_restart = process.returncode, len(_replies(api))
+        process = await _start(api, env)
+        await api.wait_until(lambda: len(_replies(api)) >= BEFORE_STOP + AFTER_STOP,
+                             timeout=120)
+        second_errors = await _stop(process)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    seconds = time.monotonic() - started
+    for errors in (first_errors, second_errors):
+        log_scanner.scan(errors, "faqbot run telegram")
+    copies = Counter(_replies(api))
+    logged = Counter(row.question for row in _read(db))
+    report(Figures("telegram SIGTERM mid-stream and restart "
+                   f"({answered_before_restart} answered before the restart)",
+                   sent=BEFORE_STOP + AFTER_STOP, answered=len(copies),
+                   lost=BEFORE_STOP + AFTER_STOP - len(copies),
+                   twice=sum(count > 1 for count in copies.values()), seconds=seconds))
+    assert first_exit == 0 and process.returncode == 0, first_errors + second_errors
+    for errors in (first_errors, second_errors):
+        assert "Traceback" not in errors and " ERROR " not in errors, errors
+    assert STOP_AFTER_REPLIES <= answered_before_restart < BEFORE_STOP + AFTER_STOP
+    assert set(copies.values()) == {1}
+    assert len(copies) == BEFORE_STOP + AFTER_STOP
+    order: dict[int, list[int]] = defaultdict(list)
+    for chat, message_id in _replies(api):
+        order[chat].append(message_id)
+    assert order == asked  # each chat answered in order, across the restart
+    pushed = Counter(update["message"]["text"].removeprefix(f"@{BOT_USERNAME} ")
+                     for update in first + second)
+    assert logged == pushed  # the question log holds every question once
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700  # created by `faqbot run`: private
+    assert {stat.S_IMODE(part.stat().st_mode) for part in db.parent.iterdir()} == {0o600}
+
+
+def _read(db: Path) -> list[Any]:
+    log = open_for_reading(db)
+    try:
+        return log.entries()
+    finally:
+        log.close()

@@ -1,0 +1,113 @@
+"""Secrets and supply chain: every package pinned to the version the suite passes with, the
+model cache never unpickles anything, the question log is private to its owner.
+
+(The question log's 0600 mode is checked where the file is made: tests/test_questionlog.py,
+and end to end by `faqbot run` in test_restart.py.)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from core.cache import load_cached, model_key, store, trained_classifier
+from core.knowledge import KnowledgeBase, load_knowledge_base
+
+pytestmark = pytest.mark.reliability
+
+REPO = Path(__file__).resolve().parents[2]
+PIN = re.compile(r"^(?P<name>[A-Za-z0-9._-]+)==(?P<version>[A-Za-z0-9.+!_-]+)$")
+
+
+def _pins() -> dict[str, str]:
+    """constraints.txt as {normalised name: version}; every line a comment or an exact pin."""
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        match = PIN.match(line)
+        assert match, f"constraints.txt: not an exact pin: {line!r}"
+        pins[canonicalize_name(match["name"])] = match["version"]
+    return pins
+
+
+def _declared() -> list[Requirement]:
+    """Every dependency pyproject.toml declares, the development tools included."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project.get("optional-dependencies", {}).values()
+    return [Requirement(text) for text in
+            [*project["dependencies"], *(text for group in extras for text in group)]]
+
+
+def test_every_dependency_is_pinned_inside_its_declared_range() -> None:
+    pins = _pins()
+    for requirement in _declared():
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"{requirement.name}=={pins[name]} is outside pyproject's {requirement.specifier}")
+
+
+def test_the_suite_runs_on_the_pinned_versions() -> None:
+    installed = {canonicalize_name(dist.metadata["Name"]): dist.version
+                 for dist in metadata.distributions()}
+    different = {name: (version, installed[name]) for name, version in _pins().items()
+                 if name in installed and installed[name] != version}
+    assert not different, f"installed versions differ from constraints.txt: {different}"
+    missing = [name for name in _pins() if name not in installed]
+    assert not missing, f"pinned but not installed: {missing}"
+
+
+def test_make_installs_with_the_constraints() -> None:
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    installs = [line for line in makefile.splitlines() if "pip install" in line and "-e" in line]
+    assert installs and all("-c constraints.txt" in line for line in installs)
+
+
+# -- the model cache ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kb(tiny_kb_path: Path) -> KnowledgeBase:
+    return load_knowledge_base(tiny_kb_path)
+
+
+class _Planted:
+    """Unpickling this object touches a file: proof that a pickle was loaded."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[Path]]:
+        return Path.touch, (self.marker,)
+
+
+def test_a_planted_pickle_in_the_cache_is_never_loaded(kb: KnowledgeBase, tmp_path: Path) -> None:
+    cache, marker = tmp_path / "cache", tmp_path / "unpickled"
+    cache.mkdir(mode=0o700)
+    entry = cache / f"{model_key(kb)}.npz"
+    with entry.open("wb") as handle:  # where the model for this knowledge base would be
+        np.savez(handle, labels=np.array([_Planted(marker)], dtype=object))
+    entry.chmod(0o600)
+    assert load_cached(cache, model_key(kb)) is None
+    assert trained_classifier(kb, cache).labels_  # trained afresh, and the entry replaced
+    assert not marker.exists()
+    assert load_cached(cache, model_key(kb)) is not None
+
+
+def test_a_cache_file_others_can_write_is_ignored(kb: KnowledgeBase, tmp_path: Path,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    cache = tmp_path / "cache"
+    store(cache, model_key(kb), trained_classifier(kb, None))
+    (cache / f"{model_key(kb)}.npz").chmod(0o666)  # the directory stays private; the file not
+    with caplog.at_level(logging.WARNING, logger="core.cache"):
+        assert load_cached(cache, model_key(kb)) is None
+    assert "writable by others" in caplog.text
