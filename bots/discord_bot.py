@@ -577,8 +577,9 @@ async def send_to_interaction(interaction: discord.Interaction, messages: list[O
 async def send_to_channel(source: discord.Message, messages: list[Outgoing]) -> None:
     """The first message replies to `source`; the rest follow in the same channel.
 
-    Each carries a nonce made from `source`, so that Discord keeps one copy of a post made
-    twice (after a dropped connection, or for a message delivered twice).
+    Each carries a nonce made from `source` (a snowflake and an index: within Discord's 25
+    characters), so that Discord keeps one copy of a post made twice (after a dropped
+    connection, or for a message delivered twice).
     """
     first, *rest = messages
     await _post(partial(source.reply, **first.as_kwargs(), nonce=f"{source.id}:0"))
