@@ -11,10 +11,24 @@ import re
 import time
 from typing import Any
 
-from fakes.telegram_api import BOT_ID, BOT_USERNAME
+from fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI
+
+from core import Settings
+
+# A well-formed fake token; tests assert it never shows in a log line.
+TOKEN = "123456789:AAFakeTokenForTestsOnly-0123456789abcdef"
 
 _message_ids = itertools.count(1)
 _query_ids = itertools.count(1)
+
+
+
+def settings_for(api: FakeTelegramAPI, **overrides: Any) -> Settings:
+    """Settings pointing at the fake; a generous rate limit unless a test sets one."""
+    values: dict[str, Any] = {"telegram_bot_token": TOKEN, "telegram_api_url": api.base_url,
+                              "rate_limit_messages": 1000} | overrides
+    return Settings(**values)
+
 
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "FAQ", "username": BOT_USERNAME}
 

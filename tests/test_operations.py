@@ -26,7 +26,7 @@ from discord_helpers import click, slash
 from discord_helpers import serving as serving_discord
 from fakes.discord_api import APPLICATION_COMMAND, MESSAGE_COMPONENT, FakeDiscord
 from fakes.telegram_api import FakeTelegramAPI
-from telegram_helpers import callback_update, message_update, user
+from telegram_helpers import TOKEN, callback_update, message_update, settings_for, user
 
 from bots import telegram_bot
 from bots.common import SecretFilter
@@ -44,7 +44,6 @@ from core.questionlog import (
     open_for_reading,
 )
 
-TOKEN = "123456789:AAFakeTokenForOperationsTests-0123456"
 REPO = Path(__file__).resolve().parent.parent
 OPENING_FR = "Ouvert de 9 h à 17 h."
 NEW_OPENING_FR = "Ouvert de 8 h à 20 h, même le dimanche."
@@ -57,11 +56,6 @@ async def api() -> AsyncIterator[FakeTelegramAPI]:
     yield fake
     await fake.close()
 
-
-def settings_for(api: FakeTelegramAPI, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"telegram_bot_token": TOKEN, "telegram_api_url": api.base_url,
-                              "rate_limit_messages": 1000} | overrides
-    return Settings(**values)
 
 
 @asynccontextmanager

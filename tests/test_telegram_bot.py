@@ -19,21 +19,22 @@ import pytest
 import yaml
 from fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
 from telegram_helpers import (
+    TOKEN,
     bot_message,
     callback_update,
     entities,
     group_chat,
     inline_update,
     message_update,
+    settings_for,
     user,
 )
 
 from bots import telegram_bot
 from bots.common import ui_text
 from bots.telegram_bot import WebhookOptions
-from core import ConfigurationError, FAQBot, IntentClassifier, Settings, load_knowledge_base
+from core import ConfigurationError, FAQBot, IntentClassifier, load_knowledge_base
 
-TOKEN = "123456789:AAFakeTokenForTestsOnly-0123456789abcdef"
 MENTION = f"@{BOT_USERNAME}"
 REPO = Path(__file__).resolve().parent.parent
 
@@ -102,12 +103,6 @@ async def api() -> AsyncIterator[FakeTelegramAPI]:
     yield fake
     await fake.close()
 
-
-def settings_for(api: FakeTelegramAPI, **overrides: Any) -> Settings:
-    """Settings pointing at the fake; a generous rate limit unless a test sets one."""
-    values: dict[str, Any] = {"telegram_bot_token": TOKEN, "telegram_api_url": api.base_url,
-                              "rate_limit_messages": 1000} | overrides
-    return Settings(**values)
 
 
 @asynccontextmanager
