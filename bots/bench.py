@@ -47,6 +47,7 @@ class Sizes:
     calls: int = 10_000  # single-question calls timed, on each side
     batch: int = 10_000  # questions in the batch
     batch_repeats: int = 3  # the fastest of these many batch runs counts
+    trainings: int = 5  # trainings timed on each side, after one untimed (imports); median
     startup_runs: int = 5  # new processes timed, on each side
     paced: int = 200  # end-to-end messages at a steady rate, for reply times
     messages: int = 2_000  # end-to-end messages (and interactions) in the burst
@@ -55,8 +56,8 @@ class Sizes:
 
 
 FULL = Sizes()
-QUICK = Sizes(calls=200, batch=200, batch_repeats=1, startup_runs=1, paced=10, messages=40,
-              users=5, clinc=False)
+QUICK = Sizes(calls=200, batch=200, batch_repeats=1, trainings=1, startup_runs=1, paced=10,
+              messages=40, users=5, clinc=False)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,10 @@ def _seconds(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def _median_seconds(action: Callable[[], object], runs: int) -> float:
+    return statistics.median(_seconds(action) for _ in range(runs))
+
+
 def _latencies_us(call: Callable[[str], object], questions: Sequence[str]) -> list[float]:
     """Microseconds of each call, after a short warm-up."""
     for question in questions[:100]:
@@ -203,11 +208,11 @@ def engine_figures(sizes: Sizes, kb_path: Path = DEFAULT_KB_PATH) -> tuple[list[
     """Training, single-question latency and batch throughput, each beside the baseline."""
     kb = load_knowledge_base(kb_path)
     texts, labels = kb.training_data()
-    trained: list[Any] = []
-    train_seconds = _seconds(lambda: trained.append(IntentClassifier().fit(texts, labels)))
-    baseline = _baseline_pipeline()
-    baseline_seconds = _seconds(lambda: baseline.fit(texts, _baseline_labels(labels)))
-    bot = FAQBot(kb, trained[0])
+    bot = FAQBot(kb, IntentClassifier().fit(texts, labels))
+    baseline = _baseline_pipeline().fit(texts, _baseline_labels(labels))
+    train_seconds = _median_seconds(lambda: IntentClassifier().fit(texts, labels), sizes.trainings)
+    baseline_seconds = _median_seconds(
+        lambda: _baseline_pipeline().fit(texts, _baseline_labels(labels)), sizes.trainings)
 
     questions = varied_questions(texts, sizes.calls, seed=1)
     ours = _latencies_us(bot.answer, questions)
@@ -235,8 +240,10 @@ def engine_figures(sizes: Sizes, kb_path: Path = DEFAULT_KB_PATH) -> tuple[list[
                pipeline + " predict_proba"),
         Figure("train_kb_s", f"training, shipped knowledge base ({len(texts):,} examples)", "s",
                train_seconds, baseline_seconds, pipeline + " fit",
-               note="faqbot's figure includes choosing its threshold and margin by "
-                    "3-fold cross-validation (four fits)"),
+               # "Well under a second" (issue 2), read as at most half of one.
+               Target("value", "<=", 0.5),
+               note=f"median of {sizes.trainings} after an untimed one; faqbot's figure includes "
+                    "choosing its threshold and margin by 3-fold cross-validation (four fits)"),
     ]
     context = {"questions_timed": len(questions),
                "distinct_questions": len({normalize(q) for q in questions}),
