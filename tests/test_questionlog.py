@@ -225,6 +225,32 @@ def test_locked_database_loses_those_writes_only(tmp_path: Path,
     log.close()
 
 
+def test_writer_batches_questions_and_loses_only_a_bad_one(tmp_path: Path) -> None:
+    store = SQLiteQuestionLog(tmp_path / "batch.sqlite3")
+    batches: list[int] = []
+    record_many = store.record_many
+
+    def counted(entries: list[LoggedQuestion]) -> None:
+        batches.append(len(entries))
+        record_many(entries)
+
+    store.record_many = counted  # type: ignore[method-assign]
+    log = BackgroundQuestionLog(store)
+    for number in range(200):
+        log.record(entry(f"question {number}"))
+    assert [row.question for row in log.entries()] == [f"question {n}" for n in range(200)]
+    assert len(batches) < 20  # a few transactions for 200 questions, not 200
+
+    bad = entry("unserialisable", suggestions=(object(),))  # type: ignore[arg-type]
+    for question in (entry("before"), bad, entry("after")):
+        log.record(question)
+    assert [row.question for row in log.entries()][200:] == ["before", "after"]
+    assert log.failures == 1
+    log.record(entry("later"))  # the writer survived the bad write
+    assert log.entries()[-1].question == "later"
+    log.close()
+
+
 def test_read_only_database_never_raises_into_the_caller(tmp_path: Path) -> None:
     path = tmp_path / "ro.sqlite3"
     SQLiteQuestionLog(path).close()
