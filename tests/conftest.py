@@ -1,4 +1,4 @@
-"""Shared fixtures: loopback-only networking and small knowledge bases."""
+"""Shared fixtures: loopback-only networking, small knowledge bases, the fake Bot API."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from fakes.telegram_api import FakeTelegramAPI
+from telegram_helpers import TOKEN
 
 # Proxy variables would send loopback traffic to the fakes through a proxy that is not there.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -28,3 +31,19 @@ DATA = Path(__file__).parent / "data"
 def tiny_kb_path() -> Path:
     """A three-topic knowledge base in both languages, small enough to reason about."""
     return DATA / "tiny_kb.yaml"
+
+
+@pytest.fixture
+def telegram_token() -> str:
+    """The token the fake Bot API expects. Overridden where a suite has a token of its own
+    (the reliability suite's log scan looks for its token, so it must be the one in use)."""
+    return TOKEN
+
+
+@pytest.fixture
+async def api(telegram_token: str) -> AsyncIterator[FakeTelegramAPI]:
+    """The fake Telegram Bot API on 127.0.0.1, for one test."""
+    fake = FakeTelegramAPI(telegram_token)
+    await fake.start()
+    yield fake
+    await fake.close()

@@ -6,14 +6,19 @@ with offsets and lengths in UTF-16 code units.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI
 
-from core import Settings
+from bots import telegram_bot
+from bots.service import FAQService
+from core import FAQBot, Settings
 
 # A well-formed fake token; tests assert it never shows in a log line.
 TOKEN = "123456789:AAFakeTokenForTestsOnly-0123456789abcdef"
@@ -22,12 +27,37 @@ _message_ids = itertools.count(1)
 _query_ids = itertools.count(1)
 
 
-
 def settings_for(api: FakeTelegramAPI, **overrides: Any) -> Settings:
     """Settings pointing at the fake; a generous rate limit unless a test sets one."""
     values: dict[str, Any] = {"telegram_bot_token": TOKEN, "telegram_api_url": api.base_url,
                               "rate_limit_messages": 1000} | overrides
     return Settings(**values)
+
+
+@asynccontextmanager
+async def serving(api: FakeTelegramAPI, faq: FAQBot | FAQService,
+                  webhook: telegram_bot.WebhookOptions | None = None, *,
+                  ready_timeout: float = 15.0, stop_timeout: float = 30.0,
+                  **overrides: Any) -> AsyncIterator[asyncio.Event]:
+    """Run `telegram_bot.serve` with `settings_for(api, **overrides)` until the block ends
+    (yields its stop event); ready once the last (default) command menu is published, that is
+    once updates flow."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(telegram_bot.serve(faq, settings_for(api, **overrides), stop,
+                                                  webhook))
+    ready = asyncio.create_task(
+        api.wait_for("setMyCommands", lambda call: "language_code" not in call.params,
+                     timeout=ready_timeout))
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        task.result()  # raises what made serve fail
+    await ready
+    try:
+        yield stop
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=stop_timeout)
 
 
 BOT_USER = {"id": BOT_ID, "is_bot": True, "first_name": "FAQ", "username": BOT_USERNAME}

@@ -11,8 +11,6 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +24,9 @@ from discord_helpers import click, slash
 from discord_helpers import serving as serving_discord
 from fakes.discord_api import APPLICATION_COMMAND, MESSAGE_COMPONENT, FakeDiscord
 from fakes.telegram_api import FakeTelegramAPI
-from telegram_helpers import TOKEN, callback_update, message_update, settings_for, user
+from questionlog_helpers import read_log
+from telegram_helpers import TOKEN, callback_update, message_update, serving, user
 
-from bots import telegram_bot
 from bots.common import SecretFilter
 from bots.logs import JsonFormatter
 from bots.metrics import Metrics, MetricsServer, knowledge_base_version
@@ -39,50 +37,12 @@ from core import FAQBot, IntentClassifier, Settings, load_knowledge_base
 from core.questionlog import (
     NONE_OF_THESE,
     BackgroundQuestionLog,
-    LoggedQuestion,
     SQLiteQuestionLog,
-    open_for_reading,
 )
 
 REPO = Path(__file__).resolve().parent.parent
 OPENING_FR = "Ouvert de 9 h à 17 h."
 NEW_OPENING_FR = "Ouvert de 8 h à 20 h, même le dimanche."
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramAPI]:
-    fake = FakeTelegramAPI(TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-
-@asynccontextmanager
-async def serving(api: FakeTelegramAPI, service: FAQService) -> AsyncIterator[asyncio.Event]:
-    """Telegram served through `service` until the block ends; yields the stop event."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(telegram_bot.serve(service, settings_for(api), stop))
-    ready = asyncio.create_task(
-        api.wait_for("setMyCommands", lambda call: "language_code" not in call.params))
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        ready.cancel()
-        task.result()
-    await ready
-    try:
-        yield stop
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
-
-
-def _read_log(path: Path) -> list[LoggedQuestion]:
-    reader = open_for_reading(path)
-    try:
-        return reader.entries()
-    finally:
-        reader.close()
 
 
 def replies_to(api: FakeTelegramAPI, chat_id: int) -> list[str]:
@@ -115,7 +75,7 @@ async def test_questions_and_clarify_choices_are_logged_under_pseudonyms(
         api.push(callback_update("n:fr", sender=asker))
         await api.wait_for("sendMessage", lambda call: len(replies_to(api, 738291046)) == 5)
     await asyncio.to_thread(log.close)
-    rows = _read_log(path)
+    rows = read_log(path)
     assert [(row.question, row.kind, row.choice) for row in rows] == [
         ("horaires", "answer", None), ("adresse horaires", "clarify", "address"),
         ("adresse horaires", "clarify", NONE_OF_THESE)]
@@ -387,4 +347,4 @@ async def test_faqbot_run_with_metrics_reload_and_json_logs(api: FakeTelegramAPI
     messages = [event["message"] for event in events]
     assert any(message.startswith("knowledge base reloaded") for message in messages)
     assert TOKEN not in stderr.decode() and "738291046" not in stderr.decode()
-    assert [row.question for row in _read_log(db)] == ["horaires", "horaires"]
+    assert [row.question for row in read_log(db)] == ["horaires", "horaires"]

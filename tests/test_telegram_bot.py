@@ -10,8 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from telegram_helpers import (
     group_chat,
     inline_update,
     message_update,
+    serving,
     settings_for,
     user,
 )
@@ -94,36 +94,6 @@ def tiny_bot(tiny_kb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> FA
     knowledge = load_knowledge_base(path)
     classifier = IntentClassifier(threshold=0.3, margin=0.3).fit(*knowledge.training_data())
     return FAQBot(knowledge, classifier)
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramAPI]:
-    fake = FakeTelegramAPI(TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
-
-
-
-@asynccontextmanager
-async def serving(api: FakeTelegramAPI, bot: FAQBot, webhook: WebhookOptions | None = None,
-                  **overrides: Any) -> AsyncIterator[None]:
-    """Run `serve` until the block ends; ready once the (last) default command menu is set."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(telegram_bot.serve(bot, settings_for(api, **overrides), stop,
-                                                  webhook))
-    ready = asyncio.create_task(
-        api.wait_for("setMyCommands", lambda call: "language_code" not in call.params))
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        ready.cancel()
-        task.result()  # raises what made serve fail
-    await ready
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
 
 
 def to_chat(chat_id: int) -> Any:

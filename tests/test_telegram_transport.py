@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 
 import pytest
 from fakes.telegram_api import FakeTelegramAPI, Fault
@@ -21,11 +20,9 @@ def _request(read_timeout: float = 10.0) -> AiohttpRequest:
 
 
 @pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramAPI]:
-    fake = FakeTelegramAPI(TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
+def telegram_token() -> str:
+    """This module's token for the fake Bot API (tests/conftest.py's `api`)."""
+    return TOKEN
 
 
 def _bot(base_url: str, read_timeout: float = 10.0) -> Bot:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from core import FAQBot
-from reliability.support import REPORTED, SECRETS, LogScanner
+from reliability.support import REPORTED, SECRETS, TELEGRAM_TOKEN, LogScanner
 
 _SCANNER = LogScanner(SECRETS)
 
@@ -48,6 +48,13 @@ def info_level_logs() -> Iterator[None]:
     root.setLevel(logging.INFO)
     yield
     root.setLevel(previous)
+
+
+@pytest.fixture
+def telegram_token() -> str:
+    """The suite's own token for the fake Bot API (tests/conftest.py's `api`): one of the
+    SECRETS the log scan looks for."""
+    return TELEGRAM_TOKEN
 
 
 @pytest.fixture(scope="package")

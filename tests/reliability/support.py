@@ -15,19 +15,20 @@ import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from discord_helpers import TOKEN as DISCORD_TOKEN
 from fakes.discord_api import FakeDiscord, PushedInteraction, RecordedCall
 from fakes.discord_api import Fault as DiscordFault
 from fakes.telegram_api import Call, FakeTelegramAPI, Fault
+from telegram_helpers import serving
 
 from bots import telegram_bot
 from bots.service import FAQService
-from core import FAQBot, Settings
+from core import FAQBot
 
 TELEGRAM_TOKEN = "123456789:AAReliabilitySuiteFakeToken-0123456789"
 # The webhook secret is generated at run time; the suite fixes it so that the log scan can
@@ -36,6 +37,7 @@ WEBHOOK_SECRET = "reliability-suite-webhook-secret-0123456789abcdef"
 SECRETS = (TELEGRAM_TOKEN, DISCORD_TOKEN, WEBHOOK_SECRET)
 SEED = 20_240_801
 FaultT = TypeVar("FaultT")
+ItemT = TypeVar("ItemT")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,40 +133,24 @@ class LogScanner(logging.Handler):
 
 
 # ---------------------------------------------------------------------------------------------
-# Telegram
+# Streams: many users writing at once
 
 
-def telegram_settings(api: FakeTelegramAPI, **overrides: Any) -> Settings:
-    """Settings for the fake API. The per-user rate limit is raised out of the way: these
-    tests send far more than five messages per user in ten seconds on purpose."""
-    values: dict[str, Any] = {"telegram_bot_token": TELEGRAM_TOKEN,
-                              "telegram_api_url": api.base_url,
-                              "rate_limit_messages": 100_000} | overrides
-    return Settings(**values)
+def interleave(queues: list[list[ItemT]], seed: int) -> list[ItemT]:
+    """The items of all queues in one stream, queues picked at random (seeded) and each queue's
+    items kept in their own order: users writing at the same time, each in turn."""
+    order = random.Random(seed)
+    stream = []
+    while queues:
+        queue = order.choice(queues)
+        stream.append(queue.pop(0))
+        if not queue:
+            queues.remove(queue)
+    return stream
 
 
-@asynccontextmanager
-async def telegram_serving(api: FakeTelegramAPI, faq: FAQBot | FAQService,
-                           webhook: telegram_bot.WebhookOptions | None = None,
-                           **overrides: Any) -> AsyncIterator[asyncio.Event]:
-    """Run `telegram_bot.serve` until the block ends (yields its stop event); ready once the
-    last command menu is published, that is once updates flow."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(telegram_bot.serve(faq, telegram_settings(api, **overrides),
-                                                  stop, webhook))
-    ready = asyncio.create_task(
-        api.wait_for("setMyCommands", lambda call: "language_code" not in call.params,
-                     timeout=60))
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        ready.cancel()
-        task.result()  # raises what made serve fail
-    await ready
-    try:
-        yield stop
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=60)
+# ---------------------------------------------------------------------------------------------
+# Ledgers: every message or interaction pushed, and the replies it got
 
 
 STALL_SECONDS = 60.0
@@ -184,11 +170,70 @@ async def settle(wait_until: Callable[..., Awaitable[None]], done: Callable[[], 
             return
 
 
+KeyT = TypeVar("KeyT")
+CallT = TypeVar("CallT")
+
+
+class Ledger(Generic[KeyT, CallT]):
+    """What the Telegram and Discord ledgers count alike, from what their `read` gathered:
+    whether any expected reply is still awaited, and how many were answered, lost or answered
+    twice. Not a dataclass itself: the subclasses' fields keep their own order and defaults."""
+
+    expected: Mapping[KeyT, object]
+    deliveries: dict[KeyT, list[CallT]]
+    _waiting: set[KeyT]
+
+    def read(self) -> None:
+        """Account for the calls the fake received since the last read."""
+        raise NotImplementedError
+
+    def _wait_until(self, condition: Callable[[], bool], timeout: float) -> Awaitable[None]:
+        """The fake's `wait_until`."""
+        raise NotImplementedError
+
+    def all_answered(self) -> bool:
+        """True once no expected reply is awaited any more."""
+        self.read()
+        return not self._waiting
+
+    async def settle(self) -> None:
+        """Wait until no expected reply is awaited any more, or until no new one came for a
+        while (the test's figures and assertions then show what was lost)."""
+        await settle(self._wait_until, self.all_answered, lambda: len(self._waiting))
+
+    def counts(self) -> tuple[int, int, int]:
+        """(answered, lost, answered twice)."""
+        self.read()
+        answered = sum(1 for key in self.expected if self.deliveries.get(key))
+        twice = sum(1 for key in self.expected if len(self.deliveries.get(key, ())) > 1)
+        return answered, len(self.expected) - answered, twice
+
+
+# ---------------------------------------------------------------------------------------------
+# Telegram
+
+
+# The suite's own token (one of the SECRETS the log scan looks for), and the per-user rate
+# limit raised out of the way: these tests send far more than five messages per user in ten
+# seconds on purpose.
+_TELEGRAM_SETTINGS: dict[str, Any] = {"telegram_bot_token": TELEGRAM_TOKEN,
+                                      "rate_limit_messages": 100_000}
+
+
+def telegram_serving(api: FakeTelegramAPI, faq: FAQBot | FAQService,
+                     webhook: telegram_bot.WebhookOptions | None = None,
+                     **overrides: Any) -> AbstractAsyncContextManager[asyncio.Event]:
+    """`telegram_helpers.serving` with the suite's settings, and a minute (not the unit tests'
+    seconds) to start and to stop: the suite keeps a small machine busy."""
+    return serving(api, faq, webhook, ready_timeout=60, stop_timeout=60,
+                   **(_TELEGRAM_SETTINGS | overrides))
+
+
 Key = tuple[int, str, int | None]  # chat, text, quoted message id
 
 
 @dataclass
-class TelegramLedger:
+class TelegramLedger(Ledger[Key, Call]):
     """What the bot should send for each message pushed, and what the fake saw it send.
 
     Each message expects one reply, identified by its chat, its text and the message it quotes
@@ -230,22 +275,8 @@ class TelegramLedger:
             self._waiting.discard(key)
         self._read = len(calls)
 
-    def all_answered(self) -> bool:
-        """True once every expected reply was delivered at least once."""
-        self.read()
-        return not self._waiting
-
-    async def settle(self) -> None:
-        """Wait until every expected reply was delivered, or until no new one came for a
-        while (the test's figures and assertions then show what was lost)."""
-        await settle(self.api.wait_until, self.all_answered, lambda: len(self._waiting))
-
-    def counts(self) -> tuple[int, int, int]:
-        """(answered, lost, answered twice)."""
-        self.read()
-        answered = sum(1 for key in self.expected if self.deliveries.get(key))
-        twice = sum(1 for key in self.expected if len(self.deliveries.get(key, ())) > 1)
-        return answered, len(self.expected) - answered, twice
+    def _wait_until(self, condition: Callable[[], bool], timeout: float) -> Awaitable[None]:
+        return self.api.wait_until(condition, timeout)
 
     def out_of_order_chats(self) -> list[int]:
         """Chats whose replies did not come in the order asked, judged by the first copy of
@@ -343,7 +374,7 @@ Conversation = tuple[int, int]  # channel, user
 
 
 @dataclass
-class DiscordLedger:
+class DiscordLedger(Ledger[str, RecordedCall]):
     """Each interaction pushed, the reply it must get, and the callbacks the fake received.
 
     An interaction is identified by its callback URL; the fake's calls are read incrementally.
@@ -390,22 +421,8 @@ class DiscordLedger:
             self.sent_order[conversation].append(call.path)
         self._read = len(calls)
 
-    def all_answered(self) -> bool:
-        """True once every interaction got its answer."""
-        self.read()
-        return not self._waiting
-
-    async def settle(self) -> None:
-        """Wait until every interaction got its answer, or until no new answer came for a
-        while (the test's figures and assertions then show what was lost)."""
-        await settle(self.fake.wait_until, self.all_answered, lambda: len(self._waiting))
-
-    def counts(self) -> tuple[int, int, int]:
-        """(answered, lost, answered twice)."""
-        self.read()
-        answered = sum(1 for path in self.expected if self.deliveries.get(path))
-        twice = sum(1 for path in self.expected if len(self.deliveries.get(path, ())) > 1)
-        return answered, len(self.expected) - answered, twice
+    def _wait_until(self, condition: Callable[[], bool], timeout: float) -> Awaitable[None]:
+        return self.fake.wait_until(condition, timeout)
 
     def out_of_order(self) -> list[Conversation]:
         """Conversations whose answers were not accepted in the order the interactions came."""

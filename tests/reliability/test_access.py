@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
 
 import discord
 import pytest
@@ -55,14 +54,6 @@ ALLOWED_GROUP, REFUSED_GROUP = -4_000_001, -4_000_002
 ALLOWED_USERS = range(400_000, 400_020)
 REFUSED_USERS = range(410_000, 410_020)
 ALLOWED_GUILD, REFUSED_GUILD = 4001 << 22, 4002 << 22
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramAPI]:
-    fake = FakeTelegramAPI(TELEGRAM_TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 def refusals(metrics: Metrics, platform: str) -> int:

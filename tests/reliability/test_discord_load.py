@@ -12,7 +12,6 @@ serves at the end.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from reliability.support import (
     DiscordChaos,
     DiscordLedger,
     Figures,
+    interleave,
     report,
 )
 
@@ -104,14 +104,7 @@ def plan(bot: FAQBot, users: int, first_user: int, seed: int) -> list[Planned]:
                 queue.append(Planned(uid, guild, locale, lang, question, intent.id,
                                      reply_text(bot.answer(question, lang_hint=locale))))
         queues.append(queue)
-    order = random.Random(seed)
-    stream = []
-    while queues:
-        queue = order.choice(queues)
-        stream.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
-    return stream
+    return interleave(queues, seed)
 
 
 def _button_message(fake: FakeDiscord, planned: Planned, custom_id: str) -> dict[str, Any]:

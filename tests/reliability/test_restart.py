@@ -13,15 +13,14 @@ import stat
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
+from questionlog_helpers import read_log
 from telegram_helpers import group_chat, message_update, user
 
-from core.questionlog import open_for_reading
 from reliability.support import TELEGRAM_TOKEN, Figures, LogScanner, report
 
 pytestmark = pytest.mark.reliability
@@ -31,14 +30,6 @@ GROUPS, USERS_PER_GROUP = 20, 5
 BEFORE_STOP, AFTER_STOP = 600, 400  # messages pushed before and after the SIGTERM
 STOP_AFTER_REPLIES = 150  # the SIGTERM comes once this many replies went out
 TOPICS = ("horaires", "adresse", "livraison", "vous livrez le dimanche", "ou etes vous")
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramAPI]:
-    fake = FakeTelegramAPI(TELEGRAM_TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 def _stream(count: int, start: int) -> list[dict[str, Any]]:
@@ -115,7 +106,7 @@ async def test_sigterm_mid_stream_then_restart(api: FakeTelegramAPI, tiny_kb_pat
     for errors in (first_errors, second_errors):
         log_scanner.scan(errors, "faqbot run telegram")
     copies = Counter(_replies(api))
-    logged = Counter(row.question for row in _read(db))
+    logged = Counter(row.question for row in read_log(db))
     report(Figures("telegram SIGTERM mid-stream and restart "
                    f"({answered_before_restart} answered before the restart)",
                    sent=BEFORE_STOP + AFTER_STOP, answered=len(copies),
@@ -136,11 +127,3 @@ async def test_sigterm_mid_stream_then_restart(api: FakeTelegramAPI, tiny_kb_pat
     assert logged == pushed  # the question log holds every question once
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700  # created by `faqbot run`: private
     assert {stat.S_IMODE(part.stat().st_mode) for part in db.parent.iterdir()} == {0o600}
-
-
-def _read(db: Path) -> list[Any]:
-    log = open_for_reading(db)
-    try:
-        return log.entries()
-    finally:
-        log.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from core import FAQBot
 from core.questionlog import BackgroundQuestionLog, SQLiteQuestionLog
 from reliability.support import (
     SEED,
-    TELEGRAM_TOKEN,
     Figures,
     TelegramChaos,
     TelegramLedger,
+    interleave,
     report,
     telegram_serving,
 )
@@ -48,14 +47,6 @@ FAULT_RATE = 0.15
 # seconds, not the production ten.
 READ_TIMEOUT = 2.0
 SLOW = READ_TIMEOUT + 1.0
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[FakeTelegramAPI]:
-    fake = FakeTelegramAPI(TELEGRAM_TOKEN)
-    await fake.start()
-    yield fake
-    await fake.close()
 
 
 @dataclass(frozen=True)
@@ -108,14 +99,7 @@ def build_stream(bot: FAQBot, users: int, private_users: int, seed: int,
             queue.append(Asked(update, message["chat"]["id"], reply,
                                None if chat is None else message["message_id"]))
         queues.append(queue)
-    order = random.Random(seed)
-    stream = []
-    while queues:
-        queue = order.choice(queues)
-        stream.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
-    return stream
+    return interleave(queues, seed)
 
 
 def expect_all(ledger: TelegramLedger, stream: list[Asked]) -> None:
