@@ -10,10 +10,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.bot import FAQBot, Reply
 from core.classifier import IntentClassifier
 from core.knowledge import KnowledgeBase
 
 OUT_OF_SCOPE = "(out of scope)"
+# What a user would have got for a held-out example (see `_outcome`), in the order printed.
+IN_SCOPE_OUTCOMES = ("right answer", "asked (right one offered)", "asked (right one missing)",
+                     "wrong answer", "refused")
+OOS_OUTCOMES = ("refused", "asked", "answered")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class EvaluationReport:
     oos_recall: float
     per_intent: list[IntentScore]
     confusions: list[tuple[str, str, int]]
+    # Outcome -> count, for in-scope and for out-of-scope examples: unlike the figures above,
+    # these count the clarifications the bot asks instead of answering.
+    in_scope_replies: dict[str, int] = field(default_factory=dict)
+    oos_replies: dict[str, int] = field(default_factory=dict)
     classifier: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,24 +61,52 @@ class EvaluationReport:
                 {"expected": expected, "predicted": predicted, "count": count}
                 for expected, predicted, count in self.confusions
             ],
+            "in_scope_replies": self.in_scope_replies,
+            "oos_replies": self.oos_replies,
             "classifier": self.classifier,
         }
 
 
 def cross_validate(kb: KnowledgeBase, folds: int = 5, seed: int = 0) -> EvaluationReport:
-    """Stratified k-fold cross-validation of the classifier on the knowledge base's examples."""
+    """Stratified k-fold cross-validation of the classifier on the knowledge base's examples,
+    and of the replies the bot would have given (clarifications included)."""
     from sklearn.model_selection import StratifiedKFold  # only evaluation needs it
 
     texts, labels = kb.training_data()
     strata = [label or OUT_OF_SCOPE for label in labels]
     predicted: list[str] = [""] * len(texts)
+    outcomes: list[str] = [""] * len(texts)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(texts, strata):
         model = IntentClassifier().fit([texts[i] for i in train], [labels[i] for i in train])
-        for index, prediction in zip(test, model.predict([texts[i] for i in test]), strict=True):
+        held_out = [texts[i] for i in test]
+        replies = FAQBot(kb, model).answer_many(held_out)
+        for index, prediction, reply in zip(test, model.predict(held_out), replies, strict=True):
             predicted[index] = prediction.label or OUT_OF_SCOPE
+            outcomes[index] = _outcome(reply, labels[index])
     full_model = IntentClassifier().fit(texts, labels)
-    return _report(strata, predicted, folds, full_model.describe())
+    report = _report(strata, predicted, folds, full_model.describe())
+    pairs = list(zip(outcomes, labels, strict=True))
+    report.in_scope_replies = _tally([o for o, label in pairs if label], IN_SCOPE_OUTCOMES)
+    report.oos_replies = _tally([o for o, label in pairs if not label], OOS_OUTCOMES)
+    return report
+
+
+def _outcome(reply: Reply, expected: str | None) -> str:
+    """What the user got, against the intent the example belongs to (None: out of scope)."""
+    if reply.kind == "fallback":
+        return "refused"
+    if expected is None:
+        return "asked" if reply.kind == "clarify" else "answered"
+    if reply.kind == "clarify":
+        offered = any(suggestion.intent == expected for suggestion in reply.suggestions)
+        return "asked (right one offered)" if offered else "asked (right one missing)"
+    return "right answer" if reply.intent == expected else "wrong answer"
+
+
+def _tally(outcomes: list[str], names: tuple[str, ...]) -> dict[str, int]:
+    counts = Counter(outcomes)
+    return {name: counts[name] for name in names}
 
 
 def _report(expected: list[str], predicted: list[str], folds: int,
@@ -118,7 +155,17 @@ def format_report(report: EvaluationReport) -> str:
     ]
     lines += [f"{s.intent:<28} {s.precision:6.1%} {s.recall:6.1%} {s.f1:6.1%} {s.support:5d}"
               for s in report.per_intent]
+    lines += ["", "replies the bot would have given (clarifications included)",
+              _shares("in scope", report.in_scope_replies),
+              _shares("out of scope", report.oos_replies)]
     if report.confusions:
         lines += ["", "most confused (expected -> predicted: count)"]
         lines += [f"  {e} -> {p}: {n}" for e, p, n in report.confusions]
     return "\n".join(lines)
+
+
+def _shares(title: str, counts: dict[str, int]) -> str:
+    """"  in scope (1195): right answer 76.3%, ..." for one group of examples."""
+    total = sum(counts.values())
+    shares = ", ".join(f"{name} {_ratio(count, total):.1%}" for name, count in counts.items())
+    return f"  {title} ({total}): {shares}"

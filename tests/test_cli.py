@@ -97,12 +97,14 @@ def test_evaluate_json(tiny_kb_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert {s["intent"] for s in report["per_intent"]} >= {"delivery", "address"}
     assert 0 <= report["in_scope_accuracy"] <= 1
     assert "threshold" in report["classifier"]
+    assert set(report["oos_replies"]) == {"refused", "asked", "answered"}
 
 
 def test_evaluate_text(tiny_kb_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--kb", str(tiny_kb_path), "--folds", "3"]) == 0
     out = capsys.readouterr().out
     assert "in-scope accuracy" in out and "out-of-scope recall" in out
+    assert "replies the bot would have given" in out and "asked (right one offered)" in out
 
 
 def test_chat_picks_a_suggestion_by_number(tiny_kb_path: Path) -> None:
