@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import html
 import itertools
 import logging
@@ -192,16 +193,13 @@ def render_reply(reply: Reply) -> Rendered:
     if reply.kind == "answer" and reply.suggestions:
         # Fallback, help and clarify texts introduce their own list; related answers need a title.
         text = f"{text}\n\n{ui_text('related', reply.lang)}"
-    buttons = _intent_buttons(reply.suggestions, reply.lang)
-    if reply.kind == "clarify":
-        buttons.append(InlineKeyboardButton(ui_text("none_of_these", reply.lang),
-                                            callback_data=none_button_data(reply.lang)))
-    return Rendered(html_pieces(text), _keyboard(buttons))
+    keyboard = _keyboard(_choices(reply.suggestions), reply.lang, reply.kind == "clarify")
+    return Rendered(html_pieces(text), keyboard)
 
 
 def render_topics(intro: str, topics: list[Suggestion], lang: str) -> Rendered:
     """An introduction followed by one button per topic."""
-    return Rendered(html_pieces(intro), _keyboard(_intent_buttons(topics, lang)))
+    return Rendered(html_pieces(intro), _keyboard(_choices(topics), lang, none_of_these=False))
 
 
 def render_text(text: str) -> Rendered:
@@ -209,13 +207,23 @@ def render_text(text: str) -> Rendered:
     return Rendered(html_pieces(text))
 
 
-def _intent_buttons(suggestions: list[Suggestion], lang: str) -> list[InlineKeyboardButton]:
-    return [InlineKeyboardButton(suggestion.question,
-                                 callback_data=answer_button_data(suggestion.intent, lang))
-            for suggestion in suggestions[:MAX_BUTTONS]]
+def _choices(suggestions: list[Suggestion]) -> tuple[tuple[str, str], ...]:
+    """(intent, question) of the suggestions shown as buttons."""
+    return tuple((suggestion.intent, suggestion.question)
+                 for suggestion in suggestions[:MAX_BUTTONS])
 
 
-def _keyboard(buttons: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
+# A bot shows the same few keyboards again and again (every fallback lists all topics), and
+# python-telegram-bot's objects are frozen once built, so each keyboard is built once and
+# shared: building its buttons was about 2 % of the bot's CPU under load.
+@functools.lru_cache(maxsize=1024)
+def _keyboard(choices: tuple[tuple[str, str], ...], lang: str,
+              none_of_these: bool) -> InlineKeyboardMarkup | None:
+    buttons = [InlineKeyboardButton(question, callback_data=answer_button_data(intent, lang))
+               for intent, question in choices]
+    if none_of_these:
+        buttons.append(InlineKeyboardButton(ui_text("none_of_these", lang),
+                                            callback_data=none_button_data(lang)))
     # One button a row: the labels are whole questions.
     return InlineKeyboardMarkup([[button] for button in buttons]) if buttons else None
 

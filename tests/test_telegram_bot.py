@@ -141,6 +141,17 @@ def test_every_button_fits_in_callback_data(default_bot: FAQBot) -> None:
     assert len(telegram_bot.none_button_data("fr").encode()) <= 64
 
 
+def test_keyboards_are_built_once_and_follow_the_reply(default_bot: FAQBot) -> None:
+    fallback = telegram_bot.render_reply(default_bot.fallback("fr")).keyboard
+    assert fallback is telegram_bot.render_reply(default_bot.fallback("fr")).keyboard
+    english = telegram_bot.render_reply(default_bot.fallback("en")).keyboard
+    assert english is not None and fallback is not None and english != fallback
+    labels = [row[0].text for row in english.inline_keyboard]
+    assert labels == [topic.question for topic in default_bot.topics("en")][:len(labels)]
+    answer = telegram_bot.render_reply(default_bot.reply_for("amiad", "fr")).keyboard
+    assert answer is not None and answer != fallback
+
+
 def test_html_pieces_escape_and_fit() -> None:
     text = "<&>" * 3000  # escaping multiplies the length by more than four
     pieces = telegram_bot.html_pieces(text)
