@@ -193,7 +193,8 @@ def render_reply(reply: Reply) -> Rendered:
     if reply.kind == "answer" and reply.suggestions:
         # Fallback, help and clarify texts introduce their own list; related answers need a title.
         text = f"{text}\n\n{ui_text('related', reply.lang)}"
-    keyboard = _keyboard(_choices(reply.suggestions), reply.lang, reply.kind == "clarify")
+    keyboard = _keyboard(_choices(reply.suggestions), reply.lang,
+                         none_of_these=reply.kind == "clarify")
     return Rendered(html_pieces(text), keyboard)
 
 

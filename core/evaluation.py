@@ -45,8 +45,8 @@ class EvaluationReport:
     confusions: list[tuple[str, str, int]]
     # Outcome -> count, for in-scope and for out-of-scope examples: unlike the figures above,
     # these count the clarifications the bot asks instead of answering.
-    in_scope_replies: dict[str, int] = field(default_factory=dict)
-    oos_replies: dict[str, int] = field(default_factory=dict)
+    in_scope_replies: dict[str, int]
+    oos_replies: dict[str, int]
     classifier: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,11 +85,7 @@ def cross_validate(kb: KnowledgeBase, folds: int = 5, seed: int = 0) -> Evaluati
             predicted[index] = prediction.label or OUT_OF_SCOPE
             outcomes[index] = _outcome(reply, labels[index])
     full_model = IntentClassifier().fit(texts, labels)
-    report = _report(strata, predicted, folds, full_model.describe())
-    pairs = list(zip(outcomes, labels, strict=True))
-    report.in_scope_replies = _tally([o for o, label in pairs if label], IN_SCOPE_OUTCOMES)
-    report.oos_replies = _tally([o for o, label in pairs if not label], OOS_OUTCOMES)
-    return report
+    return _report(strata, predicted, outcomes, folds, full_model.describe())
 
 
 def _outcome(reply: Reply, expected: str | None) -> str:
@@ -109,9 +105,10 @@ def _tally(outcomes: list[str], names: tuple[str, ...]) -> dict[str, int]:
     return {name: counts[name] for name in names}
 
 
-def _report(expected: list[str], predicted: list[str], folds: int,
+def _report(expected: list[str], predicted: list[str], outcomes: list[str], folds: int,
             chosen: dict[str, Any]) -> EvaluationReport:
     pairs = list(zip(expected, predicted, strict=True))
+    outcome_of = list(zip(outcomes, expected, strict=True))
     in_scope = [(e, p) for e, p in pairs if e != OUT_OF_SCOPE]
     oos_scores = _score(OUT_OF_SCOPE, pairs)
     intents = sorted({e for e, _ in in_scope})
@@ -124,6 +121,9 @@ def _report(expected: list[str], predicted: list[str], folds: int,
         oos_recall=oos_scores.recall,
         per_intent=[_score(intent, pairs) for intent in intents],
         confusions=[(e, p, n) for (e, p), n in confusions.most_common(10)],
+        in_scope_replies=_tally([o for o, e in outcome_of if e != OUT_OF_SCOPE],
+                                IN_SCOPE_OUTCOMES),
+        oos_replies=_tally([o for o, e in outcome_of if e == OUT_OF_SCOPE], OOS_OUTCOMES),
         classifier=chosen,
     )
 

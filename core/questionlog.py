@@ -317,6 +317,8 @@ def open_for_reading(path: Path | str) -> SQLiteQuestionLog:
 
 
 _Task = Callable[[], None]
+# What the writer's queue holds: a question to insert, another write, or None to stop.
+_Queued = LoggedQuestion | _Task | None
 # The writer thread waits this long after a first write arrives, then does everything queued
 # by then at once, the questions in one transaction: during a burst the thread wakes (and takes
 # Python's global lock from the event loop) once per pause instead of once per question.
@@ -361,7 +363,7 @@ class BackgroundQuestionLog:
         self.retention_days = retention_days
         self._on_failure = on_failure
         self._failures = _FailureReport()
-        self._tasks: queue.Queue[LoggedQuestion | _Task | None] = queue.Queue(maxsize=capacity)
+        self._tasks: queue.Queue[_Queued] = queue.Queue(maxsize=capacity)
         self._thread = threading.Thread(target=self._work, name="faqbot-question-log",
                                         daemon=True)
         self._thread.start()
@@ -440,15 +442,15 @@ class BackgroundQuestionLog:
             if not self._run_all([first, *self._queued()]):
                 return
 
-    def _queued(self) -> list[LoggedQuestion | _Task | None]:
-        tasks: list[LoggedQuestion | _Task | None] = []
+    def _queued(self) -> list[_Queued]:
+        tasks: list[_Queued] = []
         while True:
             try:
                 tasks.append(self._tasks.get_nowait())
             except queue.Empty:
                 return tasks
 
-    def _run_all(self, tasks: list[LoggedQuestion | _Task | None]) -> bool:
+    def _run_all(self, tasks: list[_Queued]) -> bool:
         """Run the tasks in order, each run of questions as one insert; False at the stop
         sign (None), after the tasks before it."""
         questions: list[LoggedQuestion] = []
