@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from bots.common import install_secret_filter
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
@@ -48,8 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error of every other bad input (`--help` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faqbot", description="A curated, offline FAQ bot.")
+    parser = _Parser(prog="faqbot", description="A curated, offline FAQ bot.")
     commands = parser.add_subparsers(dest="command", required=True)
     ask = _command(commands, "ask", _ask, "answer one question, or one per line of stdin")
     ask.add_argument("question", nargs="?", help="the question; without it, read stdin")
@@ -88,11 +95,11 @@ def _add_run(commands: Any) -> None:
     run.add_argument("platform", nargs="?", choices=PLATFORMS, default="all")
     run.add_argument("--webhook-url", help="Telegram: receive updates by webhook at this URL")
     run.add_argument("--listen", default="127.0.0.1", help="Telegram webhook: address to bind")
-    run.add_argument("--port", type=int, default=8443, help="Telegram webhook: port to bind")
+    run.add_argument("--port", type=_port, default=8443, help="Telegram webhook: port to bind")
     run.add_argument("--shards", type=_shard_count, metavar="N|auto",
                      help="Discord: total shard count, or 'auto' for Discord's recommendation")
     run.add_argument("--shard-ids", help="Discord: comma-separated shard ids of this process")
-    run.add_argument("--metrics-port", type=int, metavar="PORT",
+    run.add_argument("--metrics-port", type=_port, metavar="PORT",
                      help="serve Prometheus /metrics and /healthz on this port")
     run.add_argument("--metrics-host", default="127.0.0.1",
                      help="address of the metrics endpoint (default: 127.0.0.1)")
@@ -129,11 +136,22 @@ def _add_curation(commands: Any) -> None:
                                                  "user data directory)")
 
 
+# --since goes back at most this far: further, dates leave what Python's datetime holds.
+MAX_DAYS = 36_500
+
+
 def _days(text: str) -> float:
     days = float(text)
-    if not days > 0:
-        raise argparse.ArgumentTypeError("must be a positive number of days")
+    if not 0 < days <= MAX_DAYS:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be a number of days above 0, at most {MAX_DAYS}")
     return days
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be a TCP port, from 1 to 65535")
+    return port
 
 
 def _kb_path(args: argparse.Namespace, settings: Settings | None = None) -> Path:
