@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 from bots.common import install_secret_filter
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
 from core.knowledge import load_knowledge_base
+from core.text import json_line
 from intents import DEFAULT_KB_PATH
 
 # Each command imports what only it uses, so that `faqbot ask` starts fast (docs/performance.md).
@@ -174,24 +175,12 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _print_reply(reply: Reply, as_json: bool) -> None:
     if as_json:
-        print(_json_line(reply), flush=True)
+        print(json_line(reply.model_dump()), flush=True)
         return
     line = " ".join(reply.answer.split())
     if reply.kind == "clarify":
         line += " " + " | ".join(s.question for s in reply.suggestions)
     print(line, flush=True)
-
-
-def _json_line(reply: Reply) -> str:
-    """The reply as one line of JSON, with every character that is not printable escaped.
-
-    JSON leaves some raw that split or reorder a line for whoever reads it (U+2028, U+2029,
-    NEL, bidirectional and zero-width marks), and the question echoes what the user typed.
-    """
-    line = json.dumps(reply.model_dump(), ensure_ascii=False)
-    if line.isprintable():
-        return line
-    return "".join(char if char.isprintable() else json.dumps(char)[1:-1] for char in line)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -254,8 +243,7 @@ def _review(args: argparse.Namespace) -> int:
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
     review = build_review(entries, bot, since)
-    print(json.dumps(review.as_dict(), ensure_ascii=False) if args.json
-          else format_review(review))
+    print(json_line(review.as_dict()) if args.json else format_review(review))
     if args.export:
         candidates = export_candidates(review, bot.kb, source=str(kb_path))
         if candidates is None:
@@ -271,7 +259,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     since, entries = _logged_questions(args, load_settings())
     stats = compute_stats(entries, since)
-    print(json.dumps(stats.as_dict(), ensure_ascii=False) if args.json else format_stats(stats))
+    print(json_line(stats.as_dict()) if args.json else format_stats(stats))
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from core.questionlog import NONE_OF_THESE, LoggedQuestion
+from core.text import printable
 
 KINDS = ("answer", "clarify", "fallback", "smalltalk")
 TOP_INTENTS = 10
@@ -91,4 +92,4 @@ def format_stats(stats: Stats) -> str:
         "most asked intents:",
         *(f"  {count:>6}  {intent}" for intent, count in stats.top_intents),
     ]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # the log holds what users sent
