@@ -139,21 +139,18 @@ class FAQService:
     def _log(self, reply: Reply, asker: Asker, seconds: float) -> None:
         if self.log is None:
             return
-        self.log.record(LoggedQuestion(
+        entry = LoggedQuestion(
             at=datetime.now(UTC), platform=asker.platform,
-            chat=self.log.pseudonym(asker.platform, asker.chat),
-            user=self.log.pseudonym(asker.platform, asker.user), lang=reply.lang,
-            question=reply.question if self.log_text else None, kind=reply.kind,
-            intent=reply.intent, confidence=reply.confidence,
-            suggestions=tuple(s.intent for s in reply.suggestions),
-            latency_ms=seconds * 1000))
+            chat="", user="",  # the log puts the pseudonyms of the ids here
+            lang=reply.lang, question=reply.question if self.log_text else None,
+            kind=reply.kind, intent=reply.intent, confidence=reply.confidence,
+            suggestions=tuple(s.intent for s in reply.suggestions), latency_ms=seconds * 1000)
+        self.log.record(entry, asker.chat, asker.user)
 
     def _log_choice(self, asker: Asker, choice: str) -> None:
         if self.log is None:
             return
-        self.log.record_choice(asker.platform, self.log.pseudonym(asker.platform, asker.chat),
-                               self.log.pseudonym(asker.platform, asker.user), choice,
-                               datetime.now(UTC))
+        self.log.record_choice(asker.platform, asker.chat, asker.user, choice, datetime.now(UTC))
 
 
 # A platform adapter's `serve`, as `faqbot run` starts it: serves until the event is set.

@@ -10,7 +10,9 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from core import FAQBot, IntentClassifier, Settings, load_knowledge_base
 from core.questionlog import (
     NONE_OF_THESE,
     BackgroundQuestionLog,
+    LoggedQuestion,
     SQLiteQuestionLog,
 )
 
@@ -149,14 +152,56 @@ async def test_discord_questions_choices_and_health(hesitant_bot: FAQBot, tmp_pa
         metrics.exposition().decode())
 
 
-def test_unusable_database_leaves_the_bot_answering(tmp_path: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+async def test_database_locked_at_start_is_reported_then_used(
+        hesitant_bot: FAQBot, tmp_path: Path) -> None:
+    path = tmp_path / "questions.sqlite3"
+    SQLiteQuestionLog(path).close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the lock as faqbot starts
+    metrics = Metrics(["telegram"])
+    metrics.set_connected("telegram", True)
+    log = open_question_log(Settings(db=path), metrics)
+    service = FAQService(hesitant_bot, log=log, metrics=metrics)
+    endpoint = MetricsServer(metrics, "127.0.0.1", 0)
+    await endpoint.start()
+    base = f"http://127.0.0.1:{endpoint.port}"
+    asker = Asker("telegram", 5, 6)
+    try:
+        for question in ("horaires", "adresse", "livraison"):  # answered all the same
+            assert service.answer(question, asker=asker).kind == "answer"
+        assert await asyncio.to_thread(log.flush, 60)
+        status, _, body = await _get(f"{base}/healthz")
+        assert status == 200 and body.startswith("ok\nquestion log not open, trying again (")
+        assert "database is locked" in body and "3 writes lost so far" in body
+        exposition = (await _get(f"{base}/metrics"))[2].splitlines()
+        assert {"faqbot_question_log_up 0.0",
+                "faqbot_question_log_failures_total 3.0"} <= set(exposition)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        for _ in range(600):
+            if log.up:
+                break
+            await asyncio.sleep(0.1)
+        service.answer("horaires ?", asker=asker)
+        rows = await asyncio.to_thread(log.entries)
+        assert [row.question for row in rows] == ["horaires ?"]
+        assert (await _get(f"{base}/healthz"))[::2] == (200, "ok\n")
+        assert "faqbot_question_log_up 1.0" in (await _get(f"{base}/metrics"))[2].splitlines()
+    finally:
+        await endpoint.close()
+        await asyncio.to_thread(log.close)
+
+
+def test_unusable_database_path_leaves_the_bot_answering(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    settings = Settings(db=blocker / "questions.sqlite3")
-    with caplog.at_level(logging.ERROR):
-        assert open_question_log(settings, Metrics()) is None
-    assert "question log disabled" in caplog.text
+    log = open_question_log(Settings(db=blocker / "questions.sqlite3"), Metrics())
+    log.record(LoggedQuestion(at=datetime.now(UTC), platform="telegram", chat="", user="",
+                              lang="fr", question="horaires", kind="answer",
+                              intent="opening_hours", confidence=0.9), 1, 1)
+    assert log.flush(timeout=30) and not log.up and log.failures == 1
+    assert "cannot open the question log" in (log.problem() or "")
+    log.close()
 
 
 # -- live reload ---------------------------------------------------------------------------------
