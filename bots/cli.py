@@ -286,6 +286,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     _configure_logging(settings, json_lines=args.log_json)
     servers = _servers(args, settings)
+    if servers:
+        settings.pseudonym_key()  # a bad key stops `run` at once, as a bad token does
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
     if not servers:

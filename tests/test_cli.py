@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from telegram_helpers import TOKEN
 
 from bots.cli import main
 
@@ -165,3 +166,11 @@ def test_evaluate_with_too_few_texts_for_the_folds_exits_2(
                      "(its question included); 'address' has 4: add examples, or use fewer "
                      "folds\n")
     assert main(["evaluate", "--kb", str(path), "--folds", "4"]) == 0
+
+
+def test_run_with_a_bad_pseudonym_key_exits_2_before_starting() -> None:
+    env = {"PATH": "/usr/bin:/bin", "TELEGRAM_BOT_TOKEN": TOKEN, "FAQBOT_ID_KEY": "too-short"}
+    result = run("run", "telegram", env=env)
+    assert result.returncode == 2
+    assert result.stderr.decode() == ("faqbot: error: FAQBOT_ID_KEY: the key must be at least "
+                                      "16 characters long\n")
