@@ -148,12 +148,13 @@ class SQLiteQuestionLog:
         try:
             self._prepare(read_only, outside_key=key is not None)
             self._salt = key or bytes.fromhex(self._meta("salt") or "")
-        except (sqlite3.Error, ValueError, QuestionLogError) as error:
+        except (sqlite3.Error, ValueError) as error:
             self._connection.close()  # a writer retrying to open must not pile connections up
-            if isinstance(error, QuestionLogError):
-                raise
             raise QuestionLogError(f"{self.path}: cannot open the question log: {error}") \
                 from None
+        except QuestionLogError:
+            self._connection.close()
+            raise
 
     # -- schema ---------------------------------------------------------------------------
 
