@@ -173,7 +173,8 @@ async def test_wrong_token_is_a_configuration_error(api: FakeTelegramAPI,
 async def test_start_publishes_commands_in_french_and_english(api: FakeTelegramAPI,
                                                               tiny_bot: FAQBot) -> None:
     async with serving(api, tiny_bot):
-        pass
+        update_id = api.push(message_update("horaires", sender=user(1001)))
+        await api.wait_for("sendMessage")
     menus = {call.params.get("language_code"): [command["command"]
                                                for command in call.params["commands"]]
              for call in api.calls_to("setMyCommands")}
@@ -181,8 +182,9 @@ async def test_start_publishes_commands_in_french_and_english(api: FakeTelegramA
                      None: ["start", "help", "faq", "ask"]}
     deletions = api.calls_to("deleteWebhook")
     assert deletions and deletions[0].params.get("drop_pending_updates") in (None, "false")
-    # The last getUpdates confirms what was fetched, without a long poll.
-    assert api.calls_to("getUpdates")[-1].params["timeout"] == 0
+    # The last getUpdates confirms what was handled, without a long poll.
+    last_poll = api.calls_to("getUpdates")[-1].params
+    assert (last_poll["timeout"], last_poll["offset"]) == (0, update_id + 1)
 
 
 async def test_private_question_gets_the_curated_answer(api: FakeTelegramAPI,
