@@ -84,6 +84,8 @@ MAX_WAITING_PER_CHAT = 32
 DRAIN_SECONDS = 10.0
 # A failed getUpdates is tried again after 1, 2, 4... s, at most this long apart.
 MAX_POLL_BACKOFF = 30.0
+# With a webhook, how often to ask Telegram whether it is still set (for the health check).
+WEBHOOK_CHECK_SECONDS = 60.0
 DUPLICATE_WINDOW = 2048
 REQUEST_TIMEOUTS = {"connect_timeout": 5.0, "read_timeout": 10.0, "pool_timeout": 5.0}
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
@@ -726,6 +728,9 @@ class _Handlers:
         """Log a failed update and, when a message can still get through, tell the user."""
         error = context.error
         update_id = update.update_id if isinstance(update, Update) else None
+        if isinstance(error, InvalidToken):  # polling stops the bot with one clear line
+            logger.error("update %s failed: Telegram refused the token", update_id)
+            return
         logger.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
         if not isinstance(update, Update) or update.effective_chat is None:
             return
@@ -901,17 +906,33 @@ class _WebhookReceiver:
         _hide_secrets_in_library_logs(self.secret)
 
     async def run(self, service: FAQService) -> None:
-        """Listen, then register the webhook with Telegram (up from then on); until cancelled."""
+        """Listen, register the webhook with Telegram, then check every WEBHOOK_CHECK_SECONDS
+        that it is still set (up while it is); until cancelled, or a refused token."""
         app = web.Application()
         app.router.add_post(urlsplit(self.options.url).path or "/", self._receive)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.options.listen, self.options.port).start()
-        await self.application.bot.set_webhook(self.options.url, secret_token=self.secret,
-                                               allowed_updates=ALLOWED_UPDATES,
-                                               drop_pending_updates=False)
+        bot = self.application.bot
+        await bot.set_webhook(self.options.url, secret_token=self.secret,
+                              allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
         service.set_connected("telegram", True)
-        await asyncio.Event().wait()  # serve until cancelled
+        while True:
+            await asyncio.sleep(WEBHOOK_CHECK_SECONDS)
+            service.set_connected("telegram", await self._still_set(bot))
+
+    async def _still_set(self, bot: Bot) -> bool:
+        try:
+            info = await bot.get_webhook_info()
+        except InvalidToken:
+            raise
+        except TelegramError as error:
+            logger.warning("Telegram getWebhookInfo failed (%s)", error)
+            return False
+        if info.url != self.options.url:
+            logger.error("Telegram no longer has this run's webhook set")
+            return False
+        return True
 
     async def close(self) -> None:
         """Stop listening (Telegram keeps what it could not deliver for the next start)."""

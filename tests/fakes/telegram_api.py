@@ -5,8 +5,8 @@ every call, serves `getUpdates` as a real long poll fed by the test (`push`), de
 to a registered webhook (`push_webhook`), and injects faults on demand: an error status (429
 with `retry_after`, 5xx, 400), a delay, a call held until released, a connection dropped
 without an answer (before or after the call took effect), an error answered for a call that
-took effect, or an update delivered twice. Setting `token` to another value makes every call
-answer 401, as Telegram does once a token is revoked.
+took effect, or an update delivered twice. After `revoke_token`, every call answers 401, as
+after a token is revoked.
 
     api = FakeTelegramAPI(token)
     await api.start()                       # base_url: http://127.0.0.1:<port>/bot
@@ -178,6 +178,12 @@ class FakeTelegramAPI:
             return self._faults[method].popleft()
         return self.fault_picker(method, params) if self.fault_picker else None
 
+    def revoke_token(self) -> None:
+        """Refuse the bot's token from now on (401), as Telegram does once it is revoked; a
+        long poll parked meanwhile answers at once."""
+        self.token = f"{self.token}-revoked"
+        self._notify()
+
     # -- observing ----------------------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:
@@ -232,7 +238,7 @@ class FakeTelegramAPI:
                 return self._record(method, params, _error(fault.status, fault.description,
                                                            fault.retry_after))
         if method == "getUpdates":
-            result: Any = await self._get_updates(params)
+            result: Any = await self._get_updates(params, self.token)
             if result is None:
                 return self._record(method, params, _error(409, "Conflict: can't use getUpdates "
                                                                 "method while webhook is active"))
@@ -267,7 +273,8 @@ class FakeTelegramAPI:
             request.transport.close()
         return web.Response()  # written to a closed connection: never read
 
-    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+    async def _get_updates(self, params: dict[str, Any],
+                           token: str) -> list[dict[str, Any]] | None:
         """Confirm updates below `offset`, then return the rest or wait up to `timeout`."""
         if self.webhook is not None:
             return None
@@ -276,7 +283,8 @@ class FakeTelegramAPI:
         if not self._pending and params.get("timeout", 0) > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(params["timeout"]):
-                    await self._until(lambda: bool(self._pending) or self._closing)
+                    await self._until(lambda: bool(self._pending) or self._closing
+                                      or token != self.token)
         ready = [update for update in self._pending if update["update_id"] >= offset]
         return ready[:params.get("limit", 100)]
 
