@@ -61,6 +61,10 @@ class Metrics:
         self.refusals = Counter("faqbot_refusals",
                                 "Messages and interactions from chats or servers outside the "
                                 "allow-lists, by platform", ["platform"], registry=self.registry)
+        self.dropped = Counter("faqbot_dropped",
+                               "Messages dropped unanswered because their chat already had "
+                               "too many waiting (a flood), by platform", ["platform"],
+                               registry=self.registry)
         self.connected = Gauge("faqbot_platform_connected",
                                "1 while the platform's connection is up", ["platform"],
                                registry=self.registry)

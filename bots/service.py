@@ -132,6 +132,11 @@ class FAQService:
         if self.metrics is not None:
             self.metrics.refusals.labels(platform).inc()
 
+    def count_dropped(self, platform: str) -> None:
+        """An adapter dropped a message unanswered: its chat already had too many waiting."""
+        if self.metrics is not None:
+            self.metrics.dropped.labels(platform).inc()
+
     def _count(self, reply: Reply, asker: Asker) -> None:
         if self.metrics is not None:
             self.metrics.replies.labels(asker.platform, reply.kind).inc()
