@@ -16,7 +16,6 @@ import io
 import os
 import re
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,42 +189,65 @@ def _set_text_at(items: CommentedSeq, index: int, text: str) -> None:
 
 
 @dataclass(frozen=True)
-class _Block:
-    """A top-level entry or one intent: its identity, its lines and its content."""
+class _Node:
+    """A node of a parsed text and the lines it spans (its key line and comments included)."""
 
-    name: str
-    lines: list[str]
+    lines: list[str]  # the whole text's
     value: Any
+    start: int
+    end: int
+
+    @classmethod
+    def root(cls, text: str, round_trip: YAML) -> _Node:
+        lines = text.splitlines(keepends=True)
+        return cls(lines, round_trip.load(text), 0, len(lines))
+
+    def text(self) -> list[str]:
+        return self.lines[self.start:self.end]
+
+    def parts(self) -> dict[str, _Node]:
+        """The children of a block-style mapping or sequence, each spanning up to the next
+        one; none for a scalar or a flow-style collection (kept whole)."""
+        value = self.value
+        if isinstance(value, CommentedMap) and not value.fa.flow_style():
+            starts = [(str(key), value[key], value.lc.key(key)[0]) for key in value]
+        elif isinstance(value, CommentedSeq) and not value.fa.flow_style():
+            starts = [(_item_name(item, index), item, value.lc.item(index)[0])
+                      for index, item in enumerate(value)]
+        else:
+            return {}
+        if not starts:
+            return {}
+        ends = [start for _, _, start in starts[1:]] + [self.end]
+        return {name: _Node(self.lines, child, start, end)
+                for (name, child, start), end in zip(starts, ends, strict=True)}
 
 
 def _splice(original: str, rendered: str, round_trip: YAML) -> str:
-    """`rendered`, with the original lines of every block whose content is unchanged."""
-    before = {block.name: block for block in _blocks(original, round_trip)}
-    lines: list[str] = []
-    for block in _blocks(rendered, round_trip):
-        kept = before.get(block.name)
-        lines += kept.lines if kept is not None and kept.value == block.value else block.lines
-    return "".join(lines)
+    """`rendered`, with the original lines of every part whose content is unchanged."""
+    return "".join(_merge(_Node.root(original, round_trip), _Node.root(rendered, round_trip)))
 
 
-def _blocks(text: str, round_trip: YAML) -> Iterator[_Block]:
-    """The text cut at each top-level key and each item of `intents`, in order; the lines
-    before the first key (the file's heading comments) are a block of their own."""
-    doc = round_trip.load(text)
-    lines = text.splitlines(keepends=True)
-    starts: list[tuple[str, int, Any]] = [("(heading)", 0, None)]
-    for key in doc:
-        value = doc[key]
-        if key == "intents" and isinstance(value, CommentedSeq):
-            starts.append(("intents:", doc.lc.key(key)[0], None))
-            for index, intent in enumerate(value):
-                name = f"intent {intent.get('id', index) if isinstance(intent, dict) else index}"
-                starts.append((name, value.lc.item(index)[0], intent))
-        else:
-            starts.append((f"key {key}", doc.lc.key(key)[0], value))
-    ends = [start for _, start, _ in starts[1:]] + [len(lines)]
-    for (name, start, value), end in zip(starts, ends, strict=True):
-        yield _Block(name, lines[start:end], _plain(value))
+def _merge(old: _Node, new: _Node) -> list[str]:
+    """The lines of a node: the original ones if its content did not change; else, for a
+    block mapping or sequence, its parts merged one by one; else the rendered ones."""
+    if _plain(old.value) == _plain(new.value):
+        return old.text()
+    old_parts, new_parts = old.parts(), new.parts()
+    if not old_parts or not new_parts:
+        return new.text()
+    # The key line and the comments above the first part, then each part.
+    lines = old.lines[old.start:next(iter(old_parts.values())).start]
+    for name, part in new_parts.items():
+        lines += _merge(old_parts[name], part) if name in old_parts else part.text()
+    return lines
+
+
+def _item_name(item: Any, index: int) -> str:
+    """Intents are matched by id (they may be added or deleted), other items by position."""
+    if isinstance(item, CommentedMap) and "id" in item:
+        return f"id {item['id']}"
+    return f"#{index}"
 
 
 def _plain(value: Any) -> Any:

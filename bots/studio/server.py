@@ -102,6 +102,7 @@ def run(kb_path: Path, db_path: Path, host: str, port: int, out: TextIO = sys.st
 
 async def _serve(studio: Studio, host: str, port: int, out: TextIO) -> None:
     studio.versions.kb(studio.file_text())  # a broken file stops here, with validate's words
+    stop = _stop_on_signal()
     runner = web.AppRunner(create_app(studio), access_log=None)
     await runner.setup()
     try:
@@ -114,7 +115,7 @@ async def _serve(studio: Studio, host: str, port: int, out: TextIO) -> None:
         shown = f"[{host}]" if ":" in host else host
         print(f"faqbot studio: open http://{shown}:{listener.getsockname()[1]}/"
               f"?token={studio.token}", file=out, flush=True)
-        await _until_signal()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -135,9 +136,11 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
-async def _until_signal() -> None:
+def _stop_on_signal() -> asyncio.Event:
+    """An event SIGINT and SIGTERM set (handled before the URL is printed: whoever reads it
+    may stop the studio at once)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    await stop.wait()
+    return stop

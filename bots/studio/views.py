@@ -46,7 +46,7 @@ _TEMPLATES = jinja2.Environment(
 
 def add_routes(app: web.Application) -> None:
     """Every page and action."""
-    app.router.add_get("/", lambda _: _redirect("/inbox"))
+    app.router.add_get("/", home)
     app.router.add_get("/inbox", inbox)
     app.router.add_post("/inbox", inbox_action)
     app.router.add_get("/try", try_question)
@@ -103,6 +103,11 @@ async def _logged(studio: Studio, since: datetime | None) -> tuple[list[LoggedQu
         return [], str(error)
 
 
+async def home(_: web.Request) -> web.StreamResponse:
+    """The inbox is the first page."""
+    return _redirect("/inbox")
+
+
 # -- inbox --------------------------------------------------------------------------------------
 
 
@@ -135,9 +140,12 @@ async def inbox_action(request: web.Request) -> web.StreamResponse:
         owner = str(form.get("intent", "")) if action == "examples" else None
         name = owner or t["out_of_scope"]
         added: list[int] = []
-        _edit(studio, session, lambda draft: added.append(draft.add_examples(owner, lang, texts)),
-              lambda: t["change_examples"].format(owner=name, n=added[0], lang=lang),
-              lambda: t["added_examples"].format(n=added[0], owner=name, lang=lang))
+        error = _edit(studio, session,
+                      lambda draft: added.append(draft.add_examples(owner, lang, texts)),
+                      lambda: t["change_examples"].format(owner=name, n=added[0], lang=lang),
+                      lambda: t["added_examples"].format(n=added[0], owner=name, lang=lang))
+        if error:
+            session.notify("error", error)
     return _redirect(f"/inbox?days={request.query.get('days', DEFAULT_PERIOD)}")
 
 

@@ -207,6 +207,16 @@ async def test_no_token_no_csrf_no_script(browser: Browser, tmp_path: Path) -> N
             assert refused.status == 403
         await page.reload()
         await expect(page.locator("section.group", has_text=OFF_TOPIC[0])).to_have_count(1)
+
+        # Dismissed questions do not come back, even in a new session.
+        await page.locator("section.group", has_text=HOSTILE).locator(
+            "button[value=dismiss]").click()
+        await expect(page.locator(".notice.ok")).to_contain_text("1 question(s) ignorée(s)")
+        await page.context.clear_cookies()
+        await page.goto(running.url)
+        await expect(page.locator("section.group", has_text=OFF_TOPIC[0])).to_have_count(1)
+        await expect(page.locator("section.group", has_text=HOSTILE)).to_have_count(0)
+        assert (tmp_path / "questions.sqlite3.dismissed.json").exists()
         # A GET cannot change anything: the actions only exist as POST.
         assert (await page.request.get(f"{running.origin}/changes/save")).status == 405
 
