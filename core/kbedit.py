@@ -30,6 +30,7 @@ from core.knowledge import KnowledgeBase, load_knowledge_base
 from core.text import normalize
 
 PREVIOUS_SUFFIX = ".prev"
+_FastLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # `intents:` followed (after comments) by its first item: the file's sequence indentation.
 _SEQUENCE_LAYOUT = re.compile(r"^intents:[ \t]*\n(?:[ \t]*(?:#.*)?\n)*( *)- ", re.MULTILINE)
 
@@ -103,6 +104,12 @@ class KbDraft:
         if fields.related or "related" in intent:
             _set_list(intent, "related", fields.related, flow=True)
 
+    def set_out_of_scope(self, examples: dict[str, list[str]]) -> None:
+        """Make the out-of-scope examples of each language given exactly these."""
+        by_lang = self._doc.setdefault("out_of_scope", CommentedMap())
+        for lang, texts in examples.items():
+            _set_list(by_lang, lang, texts)
+
     def delete_intent(self, intent_id: str) -> None:
         """Remove an intent, and every mention of it in other intents' related lists."""
         intents = self._doc["intents"]
@@ -124,7 +131,7 @@ class KbDraft:
         """The edited file: unchanged entries keep their original lines."""
         rendered = self._dump()
         spliced = _splice(self.original, rendered, self._yaml)
-        if yaml.safe_load(spliced) == yaml.safe_load(rendered):
+        if _load(spliced) == _load(rendered):
             return spliced
         return rendered  # a layout the splice cannot follow: ruamel.yaml's rendering alone
 
@@ -132,6 +139,10 @@ class KbDraft:
         out = io.StringIO()
         self._yaml.dump(self._doc, out)
         return out.getvalue()
+
+
+def _load(text: str) -> Any:
+    return yaml.load(text, Loader=_FastLoader)  # a safe loader either way
 
 
 def _round_trip_yaml(text: str) -> YAML:
@@ -252,14 +263,10 @@ def _item_name(item: Any, index: int) -> str:
 
 def _plain(value: Any) -> Any:
     """A round-trip value as plain Python data, for comparison."""
-    return yaml.safe_load(yaml.safe_dump(_to_builtin(value)))
-
-
-def _to_builtin(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(key): _to_builtin(item) for key, item in value.items()}
+        return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [_to_builtin(item) for item in value]
+        return [_plain(item) for item in value]
     if isinstance(value, str):
         return str(value)
     return value

@@ -23,7 +23,7 @@ from aiohttp import web
 
 from bots.studio import views
 from bots.studio.state import Session, Studio
-from core import FaqbotError
+from core import FaqbotError, KnowledgeBaseError
 
 COOKIE = "faqbot_studio"
 STATIC = Path(__file__).parent / "static"
@@ -40,7 +40,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def create_app(studio: Studio) -> web.Application:
     """The web application, its routes behind the access and CSRF checks."""
-    app = web.Application(middlewares=[_security_headers, _access], client_max_size=1 << 20)
+    app = web.Application(middlewares=[_security_headers, _access, _problems],
+                          client_max_size=1 << 20)
     app[views.STUDIO] = studio
     views.add_routes(app)
     app.router.add_static("/static/", STATIC)
@@ -69,6 +70,15 @@ async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPForbidden(text="403: missing or wrong CSRF token; reload the page.\n")
     request[views.SESSION] = session
     return await handler(request)
+
+
+@web.middleware
+async def _problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A knowledge-base file broken on disk (edited by hand meanwhile) gets a page saying so."""
+    try:
+        return await handler(request)
+    except KnowledgeBaseError as error:
+        return views.problem(request, error)
 
 
 def _open_session(request: web.Request, studio: Studio) -> web.StreamResponse:

@@ -110,6 +110,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "change_intent": "intention {id} modifiée",
         "change_new_intent": "intention {id} ajoutée",
         "change_delete": "intention {id} supprimée",
+        "change_out_of_scope": "exemples hors sujet modifiés",
+        "out_of_scope_saved": "Exemples hors sujet modifiés dans le brouillon.",
+        "out_of_scope_intro": "Des questions auxquelles le bot doit répondre qu'il ne sait "
+                              "pas : elles lui apprennent à refuser.",
+        "kb_problem": "Le fichier de la base de connaissances n'est pas valide ; corrigez-le "
+                      "(faqbot validate) puis rechargez la page.",
     },
     "en": {
         "title": "faqbot studio",
@@ -211,6 +217,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "change_intent": "intent {id} changed",
         "change_new_intent": "intent {id} added",
         "change_delete": "intent {id} deleted",
+        "change_out_of_scope": "out-of-scope examples changed",
+        "out_of_scope_saved": "Out-of-scope examples changed in the draft.",
+        "out_of_scope_intro": "Questions the bot must say it cannot answer: they teach it to "
+                              "refuse.",
+        "kb_problem": "The knowledge-base file does not validate; fix it (faqbot validate), "
+                      "then reload the page.",
     },
 }
 

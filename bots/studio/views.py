@@ -51,6 +51,8 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/inbox", inbox_action)
     app.router.add_get("/try", try_question)
     app.router.add_get("/kb", knowledge_base)
+    app.router.add_get("/kb/out_of_scope", out_of_scope)
+    app.router.add_post("/kb/out_of_scope", out_of_scope)
     app.router.add_get("/kb/new", new_intent)
     app.router.add_post("/kb/new", new_intent)
     app.router.add_get("/kb/intent/{id}", edit_intent)
@@ -74,6 +76,11 @@ def _render(request: web.Request, template: str, page: str, **context: Any) -> w
         pending=len(session.draft.changes) if session.draft else 0,
         base=studio.base_hash(session), **context)
     return web.Response(text=html, content_type="text/html")
+
+
+def problem(request: web.Request, error: FaqbotError) -> web.Response:
+    """The page shown when the knowledge-base file on disk cannot be read or validated."""
+    return _render(request, "problem.html", "", problem=str(error))
 
 
 def _session(request: web.Request) -> Session:
@@ -243,12 +250,27 @@ async def _intent_form(request: web.Request, intent_id: str | None) -> web.Respo
             error = _save_intent(studio, session, values, creating=intent is None)
             if error is None:
                 return _redirect(f"/kb/intent/{values['id']}")
-    located = _FIELD.search(error or "")
     warnings = _warnings_by_intent(kb, lint_knowledge_base(kb)).get(intent_id or "", [])
     return _render(request, "intent.html", "kb", kb=kb, values=values, creating=intent is None,
-                   error=error, error_field=located["field"] if located else "",
-                   warnings=warnings, others=[other.id for other in kb.intents
-                                              if other.id != intent_id])
+                   error=error, error_field=_field_of(error),
+                   warnings=_by_field(warnings, kb.languages),
+                   others=[other.id for other in kb.intents if other.id != intent_id])
+
+
+def _field_of(error: str | None) -> str:
+    """The field a validation error names ("answer.fr"), or "" when it names none."""
+    located = _FIELD.search(error or "")
+    return located["field"] if located else ""
+
+
+def _by_field(warnings: list[str], languages: list[str]) -> dict[str, list[str]]:
+    """Warnings about the examples of one language go next to that field; others on top."""
+    placed: dict[str, list[str]] = {}
+    for warning in warnings:
+        field = next((f"examples.{lang}" for lang in languages if f"in '{lang}'" in warning),
+                     "")
+        placed.setdefault(field, []).append(warning)
+    return placed
 
 
 def _intent_values(intent: Intent | None, kb: KnowledgeBase) -> dict[str, Any]:
@@ -290,6 +312,27 @@ def _save_intent(studio: Studio, session: Session, values: dict[str, Any], *,
                  lambda: t["change_new_intent" if creating else "change_intent"].format(
                      id=intent_id),
                  lambda: t["intent_saved"].format(id=intent_id))
+
+
+async def out_of_scope(request: web.Request) -> web.Response:
+    """The out-of-scope examples of each language, and their submission."""
+    studio, session = request.app[STUDIO], _session(request)
+    kb = studio.versions.kb(studio.working_text(session))
+    values = {lang: "\n".join(kb.out_of_scope.get(lang, [])) for lang in kb.languages}
+    error = None
+    if request.method == "POST":
+        form = await request.post()
+        values = {lang: str(form.get(lang, "")).replace("\r\n", "\n") for lang in kb.languages}
+        if _fresh(studio, session, form):
+            t = texts_for(session.lang)
+            examples = {lang: [line.strip() for line in text.splitlines() if line.strip()]
+                        for lang, text in values.items()}
+            error = _edit(studio, session, lambda draft: draft.set_out_of_scope(examples),
+                          lambda: t["change_out_of_scope"], lambda: t["out_of_scope_saved"])
+            if error is None:
+                return _redirect("/kb/out_of_scope")
+    return _render(request, "out_of_scope.html", "kb", kb=kb, values=values, error=error,
+                   error_field=_field_of(error))
 
 
 async def delete_intent(request: web.Request) -> web.StreamResponse:

@@ -230,6 +230,9 @@ async def test_errors_next_to_the_field_and_a_file_changed_on_disk(
         page = await browser.new_page()
         await page.goto(running.url)
         await page.goto(f"{running.origin}/kb/intent/delivery")
+        await expect(page.locator("textarea[name='examples.en'] ~ .field-warning, "
+                                  ".field-warning")).to_have_text(
+            "intent 'delivery': only 9 examples in 'en'")
         await page.fill("input[name='question.en']", "")
         await page.click("#apply")
         broken = tmp_path / "broken.yaml"
@@ -241,6 +244,14 @@ async def test_errors_next_to_the_field_and_a_file_changed_on_disk(
         wording = str(expected.value).replace(str(broken), str(kb))
         error = page.locator(".field-error")
         await expect(error).to_have_text(wording)
+
+        # The same for the out-of-scope examples: a line another intent holds.
+        await page.goto(f"{running.origin}/kb/out_of_scope")
+        await page.fill("textarea[name=fr]", "prix du bitcoin\nlivraison")
+        await page.click("#apply")
+        await expect(page.locator(".field-error")).to_have_text(
+            f"{kb}: intent 'out_of_scope', field 'fr': example 'livraison' is also listed "
+            "under 'delivery'")
 
         # A valid edit goes to the draft; the file changes on disk meanwhile; save refuses.
         await page.goto(f"{running.origin}/kb/intent/delivery")
@@ -254,3 +265,9 @@ async def test_errors_next_to_the_field_and_a_file_changed_on_disk(
         await expect(page.locator(".notice.error").first).to_contain_text("rien n'a été modifié")
         assert kb.read_text(encoding="utf-8") == changed_elsewhere
         assert not (tmp_path / "faq.yaml.prev").exists()
+
+        # A file broken on disk gets a page saying so, in `faqbot validate`'s words.
+        kb.write_text(broken.read_text(encoding="utf-8"), encoding="utf-8")
+        await page.click("#discard")
+        await page.goto(f"{running.origin}/kb")
+        await expect(page.locator("pre.problem")).to_have_text(wording)
