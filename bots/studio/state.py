@@ -2,7 +2,7 @@
 bots and evaluations of each knowledge-base version it has seen.
 
 A draft is the edited YAML text, kept in memory per session until it is saved or discarded,
-with the hash of the file it was made from (a save is refused if the file changed since). The
+with the text of the file it was made from (a save is refused if the file changed since). The
 dismissed questions are the one thing the studio writes besides the knowledge base: a small
 JSON file beside the question log (`<log>.dismissed.json`, a list of normalised texts).
 """

@@ -88,10 +88,6 @@ def _session(request: web.Request) -> Session:
     return session
 
 
-def _redirect(location: str) -> web.StreamResponse:
-    raise web.HTTPSeeOther(location)
-
-
 def _period(request: web.Request) -> tuple[int, datetime | None]:
     """The period chosen with ?days= (one of PERIODS), and its start."""
     try:
@@ -112,7 +108,7 @@ async def _logged(studio: Studio, since: datetime | None) -> tuple[list[LoggedQu
 
 async def home(_: web.Request) -> web.StreamResponse:
     """The inbox is the first page."""
-    return _redirect("/inbox")
+    raise web.HTTPSeeOther("/inbox")
 
 
 # -- inbox --------------------------------------------------------------------------------------
@@ -122,14 +118,14 @@ async def inbox(request: web.Request) -> web.Response:
     """The groups of `faqbot review`, less what the knowledge base or the curator handled."""
     studio, session = request.app[STUDIO], _session(request)
     days, since = _period(request)
-    entries, problem = await _logged(studio, since)
+    entries, log_problem = await _logged(studio, since)
     bot = await studio.versions.bot(studio.working_text(session))
     handled = {normalize(text) for text in bot.kb.training_data()[0]} | studio.dismissed.load()
     waiting = [entry for entry in entries
                if entry.question is None or normalize(entry.question) not in handled]
     review = await asyncio.to_thread(build_review, waiting, bot, since)
-    return _render(request, "inbox.html", "inbox", review=review, problem=problem, days=days,
-                   periods=PERIODS, kb=bot.kb, total=len(entries))
+    return _render(request, "inbox.html", "inbox", review=review, log_problem=log_problem,
+                   days=days, periods=PERIODS, kb=bot.kb, total=len(entries))
 
 
 async def inbox_action(request: web.Request) -> web.StreamResponse:
@@ -153,7 +149,7 @@ async def inbox_action(request: web.Request) -> web.StreamResponse:
                       lambda: t["added_examples"].format(n=added[0], owner=name, lang=lang))
         if error:
             session.notify("error", error)
-    return _redirect(f"/inbox?days={request.query.get('days', DEFAULT_PERIOD)}")
+    raise web.HTTPSeeOther(f"/inbox?days={request.query.get('days', DEFAULT_PERIOD)}")
 
 
 def _fresh(studio: Studio, session: Session, form: MultiMapping[Any]) -> bool:
@@ -249,7 +245,7 @@ async def _intent_form(request: web.Request, intent_id: str | None) -> web.Respo
         if _fresh(studio, session, form):
             error = _save_intent(studio, session, values, creating=intent is None)
             if error is None:
-                return _redirect(f"/kb/intent/{values['id']}")
+                raise web.HTTPSeeOther(f"/kb/intent/{values['id']}")
     warnings = _warnings_by_intent(kb, lint_knowledge_base(kb)).get(intent_id or "", [])
     return _render(request, "intent.html", "kb", kb=kb, values=values, creating=intent is None,
                    error=error, error_field=_field_of(error),
@@ -330,7 +326,7 @@ async def out_of_scope(request: web.Request) -> web.Response:
             error = _edit(studio, session, lambda draft: draft.set_out_of_scope(examples),
                           lambda: t["change_out_of_scope"], lambda: t["out_of_scope_saved"])
             if error is None:
-                return _redirect("/kb/out_of_scope")
+                raise web.HTTPSeeOther("/kb/out_of_scope")
     return _render(request, "out_of_scope.html", "kb", kb=kb, values=values, error=error,
                    error_field=_field_of(error))
 
@@ -346,8 +342,8 @@ async def delete_intent(request: web.Request) -> web.StreamResponse:
                       lambda: t["intent_deleted"].format(id=intent_id))
         if error:
             session.notify("error", error)
-            return _redirect(f"/kb/intent/{intent_id}")
-    return _redirect("/kb")
+            raise web.HTTPSeeOther(f"/kb/intent/{intent_id}")
+    raise web.HTTPSeeOther("/kb")
 
 
 # -- before saving ------------------------------------------------------------------------------
@@ -406,7 +402,7 @@ async def save_changes(request: web.Request) -> web.StreamResponse:
         else:
             session.draft = None
             session.notify("ok", t["saved"].format(path=studio.kb_path, previous=previous))
-    return _redirect("/changes")
+    raise web.HTTPSeeOther("/changes")
 
 
 async def discard_changes(request: web.Request) -> web.StreamResponse:
@@ -414,7 +410,7 @@ async def discard_changes(request: web.Request) -> web.StreamResponse:
     session = _session(request)
     session.draft = None
     session.notify("ok", texts_for(session.lang)["discarded"])
-    return _redirect("/changes")
+    raise web.HTTPSeeOther("/changes")
 
 
 # -- stats --------------------------------------------------------------------------------------
@@ -424,7 +420,7 @@ async def stats(request: web.Request) -> web.Response:
     """Questions per day and platform, reply kinds over time, most asked intents."""
     studio = request.app[STUDIO]
     days, since = _period(request)
-    entries, problem = await _logged(studio, since)
+    entries, log_problem = await _logged(studio, since)
     summary = compute_stats(entries, since)
     pictures = []
     if entries:
@@ -437,7 +433,7 @@ async def stats(request: web.Request) -> web.Response:
                     ("kinds_over_time", charts.stacked_columns(day_names, per_kind)),
                     ("top_intents", charts.horizontal_bars(summary.top_intents))]
     return _render(request, "stats.html", "stats", summary=summary, pictures=pictures,
-                   problem=problem, days=days, periods=PERIODS)
+                   log_problem=log_problem, days=days, periods=PERIODS)
 
 
 async def switch_language(request: web.Request) -> web.StreamResponse:
@@ -447,4 +443,5 @@ async def switch_language(request: web.Request) -> web.StreamResponse:
     if form.get("lang") in LANGUAGES:
         session.lang = str(form["lang"])
     back = str(form.get("next", "/"))
-    return _redirect(back if back.startswith("/") and not back.startswith("//") else "/")
+    local = back.startswith("/") and not back.startswith("//") and "\\" not in back
+    raise web.HTTPSeeOther(back if local else "/")  # never to another site
