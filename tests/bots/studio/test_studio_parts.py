@@ -3,6 +3,9 @@ messages of `faqbot studio`, the stats pictures."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +15,7 @@ from studio_helpers import studio, write_kb, write_log
 
 from bots.cli import main
 from bots.studio import charts, server
-from bots.studio.state import DismissedQuestions
+from bots.studio.state import DismissedQuestions, Studio
 from bots.studio.texts import TEXTS
 from core.questionlog import LoggedQuestion
 
@@ -28,6 +31,26 @@ def test_both_languages_have_every_text() -> None:
                                                 ("192.168.1.10", False), ("studio.lan", False)])
 def test_only_loopback_addresses_go_without_a_warning(host: str, loopback: bool) -> None:
     assert server._is_loopback(host) is loopback
+
+
+async def test_an_address_other_than_loopback_is_warned_about(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Binding a real outside address would leave the machine; the check is what is replaced.
+    monkeypatch.setattr(server, "_is_loopback", lambda host: False)
+    out = io.StringIO()
+    running = asyncio.create_task(server._serve(
+        Studio(write_kb(tmp_path), tmp_path / "q.sqlite3", "token"), "127.0.0.1", 0, out))
+    async with asyncio.timeout(30):
+        while "open http" not in out.getvalue():
+            await asyncio.sleep(0.05)
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    assert capsys.readouterr().err == (
+        "faqbot studio: warning: listening on 127.0.0.1, not on this machine only: anyone who "
+        "can reach it and gets the URL can edit the knowledge base\n")
+    assert len(out.getvalue().splitlines()) == 1
 
 
 def test_an_invalid_knowledge_base_stops_the_start_with_validate_s_words(
