@@ -86,7 +86,7 @@ def _open_session(request: web.Request, studio: Studio) -> web.StreamResponse:
     if not _same(request.query["token"], studio.token):
         raise web.HTTPForbidden(text="403: wrong access token.\n")
     query = {key: value for key, value in request.query.items() if key != "token"}
-    response = web.HTTPSeeOther(request.rel_url.with_query(query).human_repr())
+    response = web.HTTPSeeOther(str(request.rel_url.with_query(query)))
     response.set_cookie(COOKIE, studio.new_session(), httponly=True, samesite="Strict",
                         path="/")
     return response
