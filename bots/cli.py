@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_benchmark(commands)
     _add_bench(commands)
     _add_curation(commands)
+    _add_studio(commands)
     return parser
 
 
@@ -135,6 +136,26 @@ def _add_curation(commands: Any) -> None:
         sub.add_argument("--json", action="store_true", help="one JSON object")
         sub.add_argument("--db", type=Path, help="question log (default: FAQBOT_DB, else the "
                                                  "user data directory)")
+
+
+def _add_studio(commands: Any) -> None:
+    studio = _command(commands, "studio", _studio, "a local web page to review, fix and test "
+                                                   "the knowledge base (docs/studio.md)")
+    studio.add_argument("--db", type=Path, help="question log (default: FAQBOT_DB, else the "
+                                                "user data directory)")
+    studio.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only)")
+    studio.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+
+
+def _studio(args: argparse.Namespace) -> int:
+    from bots.studio.server import run
+    from core.questionlog import default_db_path
+
+    settings = load_settings()
+    run(_kb_path(args, settings), Path(args.db or settings.db or default_db_path()),
+        args.host, args.port)
+    return EXIT_OK
 
 
 # --since goes back at most this far: further, dates leave what Python's datetime holds.
