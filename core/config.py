@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     rate_limit_seconds: float = Field(default=10.0, gt=0)
     log_text: bool = True  # FAQBOT_LOG_TEXT=0: the question log keeps no question text
     retention_days: int = Field(default=90, ge=1)
+    feedback: bool = True  # FAQBOT_FEEDBACK=0: no feedback buttons under the answers
 
     @field_validator("allowed_chats", "allowed_guilds", mode="before")
     @classmethod
