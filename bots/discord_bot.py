@@ -453,8 +453,7 @@ class FaqCog(commands.Cog):
                     interaction, choice_buttons(click, topics, click.asker))
                 await send_to_interaction(interaction, [Outgoing(content=thanks)], ephemeral=True)
                 return
-            view = (_view_of(choice_buttons(click, topics, self.faq.asker_tag(asker)))
-                    if topics else None)
+            view = _view_of(choice_buttons(click, topics, self.faq.asker_tag(asker)))
             await send_to_interaction(interaction, [Outgoing(content=thanks, view=view)],
                                       ephemeral=True)
         except Exception as error:
@@ -621,14 +620,19 @@ def add_feedback_buttons(view: discord.ui.View, ticket: FeedbackTicket, row: int
 
 def choice_buttons(click: FeedbackClick, topics: list[Suggestion],
                    asker: str) -> list[FeedbackButton]:
-    """After "not helpful": one button per topic to choose instead, and "none of these"."""
+    """After "not helpful": one button per topic to choose instead, and "none of these";
+    none without topics."""
+    if not topics:
+        return []
     choices = [(topic.question, topic.intent) for topic in topics]
     choices.append((ui_text("none_of_these", click.lang), feedback.NONE_CHOSEN))
     return [FeedbackButton(click.choosing(intent, asker), label, discord.ButtonStyle.primary)
             for label, intent in choices]
 
 
-def _view_of(items: list[FeedbackButton]) -> discord.ui.View:
+def _view_of(items: list[FeedbackButton]) -> discord.ui.View | None:
+    if not items:
+        return None
     view = discord.ui.View(timeout=None)
     for item in items:
         view.add_item(item)

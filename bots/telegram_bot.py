@@ -233,7 +233,10 @@ def _is_feedback(button: InlineKeyboardButton) -> bool:
 
 def choice_buttons(click: FeedbackClick, topics: list[Suggestion],
                    asker: str) -> list[InlineKeyboardButton]:
-    """After "not helpful": one button per topic to choose instead, and "none of these"."""
+    """After "not helpful": one button per topic to choose instead, and "none of these";
+    none without topics."""
+    if not topics:
+        return []
     choices = [(topic.question, topic.intent) for topic in topics]
     choices.append((ui_text("none_of_these", click.lang), feedback.NONE_CHOSEN))
     return [InlineKeyboardButton(label, callback_data=click.choosing(intent, asker).data())
@@ -651,8 +654,7 @@ class _Handlers:
         toast = "feedback_alternatives" if mine and topics else "feedback_thanks"
         await _acknowledge(query, ui_text(toast, click.lang))
         if mine and first:
-            await _edit_keyboard(query, choice_buttons(click, topics, click.asker)
-                                 if topics else [])
+            await _edit_keyboard(query, choice_buttons(click, topics, click.asker))
 
     async def _on_choice_instead(self, query: CallbackQuery, click: FeedbackClick,
                                  asker: Asker, context: Context) -> None:
