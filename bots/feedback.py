@@ -84,26 +84,30 @@ def parse(data: str) -> FeedbackClick | None:
     return FeedbackClick(action, match["ref"], match["asker"], match["lang"], match["rest"] or "")
 
 
-def encode_alternatives(kb: KnowledgeBase, intent_ids: list[str]) -> str:
-    """The intents' positions in `kb`, behind its fingerprint: "f00d.3.a"."""
-    positions = {intent.id: index for index, intent in enumerate(kb.intents)}
-    if not intent_ids:
-        return ""
-    return ".".join([_fingerprint(kb), *(_base36(positions[i]) for i in intent_ids)])
+class AlternativesCodec:
+    """Writes and reads the topics of a "not helpful" payload for one knowledge base: each
+    intent's position, behind a fingerprint of the intent list ("f00d.3.a"). Positions only
+    move when the list of ids changes, not when an answer is edited."""
 
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.kb = kb
+        self._positions = {intent.id: index for index, intent in enumerate(kb.intents)}
+        ids = " ".join(intent.id for intent in kb.intents)
+        self._fingerprint = hashlib.sha256(ids.encode()).hexdigest()[:4]
 
-def decode_alternatives(kb: KnowledgeBase, encoded: str) -> list[str]:
-    """The intent ids `encode_alternatives` wrote, or [] when `kb` is not the one it used."""
-    fingerprint, *positions = encoded.split(".")
-    if fingerprint != _fingerprint(kb):
-        return []
-    indexes = [int(position, 36) for position in positions if position.isalnum()]
-    return [kb.intents[index].id for index in indexes if index < len(kb.intents)]
+    def encode(self, intent_ids: list[str]) -> str:
+        """The encoded intents ("" for none)."""
+        if not intent_ids:
+            return ""
+        return ".".join([self._fingerprint, *(_base36(self._positions[i]) for i in intent_ids)])
 
-
-def _fingerprint(kb: KnowledgeBase) -> str:
-    # Positions only move when the list of ids changes, not when an answer is edited.
-    return hashlib.sha256(" ".join(i.id for i in kb.intents).encode()).hexdigest()[:4]
+    def decode(self, encoded: str) -> list[str]:
+        """The intent ids `encode` wrote, or [] when written for another knowledge base."""
+        fingerprint, *positions = encoded.split(".")
+        if fingerprint != self._fingerprint:
+            return []
+        indexes = [int(position, 36) for position in positions if position.isalnum()]
+        return [self.kb.intents[index].id for index in indexes if index < len(self.kb.intents)]
 
 
 def _base36(number: int) -> str:

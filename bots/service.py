@@ -20,13 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bots.feedback import (
-    NONE_CHOSEN,
-    FeedbackClick,
-    FeedbackTicket,
-    decode_alternatives,
-    encode_alternatives,
-)
+from bots.feedback import NONE_CHOSEN, AlternativesCodec, FeedbackClick, FeedbackTicket
 from core import FAQBot, KnowledgeBase, Reply, Settings, Suggestion
 from core.questionlog import (
     HELPFUL,
@@ -69,6 +63,7 @@ class FAQService:
         # Without a log, askers are told apart by a key of this process only.
         self._key = secrets.token_bytes(16)
         self._clicked: dict[tuple[str, str, str, bool], None] = {}
+        self._codec = AlternativesCodec(bot.kb)
         if metrics is not None:
             metrics.serving(bot)
 
@@ -116,7 +111,7 @@ class FAQService:
         if feedback and bot.kb.feedback and reply.kind == "answer":
             ticket = FeedbackTicket(ref=secrets.token_urlsafe(6), asker=self.asker_tag(asker),
                                     lang=reply.lang,
-                                    alternatives=encode_alternatives(bot.kb, alternatives))
+                                    alternatives=self._codec_for(bot.kb).encode(alternatives))
         self._record(reply, asker, seconds, ref=ticket.ref if ticket else None)
         return reply, ticket
 
@@ -169,7 +164,7 @@ class FAQService:
         """The topics a "not helpful" click offers instead ([] if the knowledge base changed
         since the answer was sent)."""
         kb, lang = self.kb, self.language(click.lang)
-        found = (kb.intent(intent_id) for intent_id in decode_alternatives(kb, click.rest))
+        found = (kb.intent(intent_id) for intent_id in self._codec_for(kb).decode(click.rest))
         return [Suggestion(intent=intent.id, question=intent.question[lang])
                 for intent in found if intent is not None]
 
@@ -223,6 +218,12 @@ class FAQService:
         self._log(reply, asker, seconds, ref)
         if self.metrics is not None:
             self.metrics.answer_seconds.observe(seconds)
+
+    def _codec_for(self, kb: KnowledgeBase) -> AlternativesCodec:
+        # Built once per knowledge base (a reload brings a new one).
+        if self._codec.kb is not kb:
+            self._codec = AlternativesCodec(kb)
+        return self._codec
 
     def _pseudonym(self, platform: str, raw_id: int | str | None) -> str:
         if self.log is not None:

@@ -35,7 +35,7 @@ from telegram_helpers import (
 
 from bots import feedback
 from bots.common import ui_text
-from bots.feedback import FeedbackClick, FeedbackTicket
+from bots.feedback import AlternativesCodec, FeedbackClick, FeedbackTicket
 from bots.metrics import Metrics
 from bots.service import Asker, FAQService
 from bots.telegram_bot import render_reply
@@ -74,9 +74,11 @@ def logged(service: FAQService) -> list[LoggedQuestion]:
     return service.log.entries()
 
 
-def counted(service: FAQService, platform: str, verdict: str) -> float:
+def counted(service: FAQService, platform: str, verdict: str) -> float | None:
+    """The metric faqbot_feedback_total{platform,verdict}, as /metrics shows it."""
     assert service.metrics is not None
-    return service.metrics.feedback.labels(platform, verdict)._value.get()
+    return service.metrics.registry.get_sample_value(
+        "faqbot_feedback_total", {"platform": platform, "verdict": verdict})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,10 +120,10 @@ def test_payloads_fit_telegram_and_discord_for_the_longest_ids(tmp_path: Path) -
 
 def test_alternatives_of_another_knowledge_base_are_not_misread(tiny_bot: FAQBot,
                                                                  tmp_path: Path) -> None:
-    encoded = feedback.encode_alternatives(tiny_bot.kb, ["address", "delivery"])
-    assert feedback.decode_alternatives(tiny_bot.kb, encoded) == ["address", "delivery"]
+    encoded = AlternativesCodec(tiny_bot.kb).encode(["address", "delivery"])
+    assert AlternativesCodec(tiny_bot.kb).decode(encoded) == ["address", "delivery"]
     other = load_knowledge_base(long_id_kb(tmp_path, count=3))
-    assert feedback.decode_alternatives(other, encoded) == []
+    assert AlternativesCodec(other).decode(encoded) == []
     for garbage in ("f:y:short:0000abcd:fr", "f:x:AAAAAAAA:0000abcd:fr", "a:address:fr",
                     "f:c:AAAAAAAA:0000abcd:fr:" + "x" * 41, ""):
         assert feedback.parse(garbage) is None
