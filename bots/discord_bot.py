@@ -620,14 +620,9 @@ def add_feedback_buttons(view: discord.ui.View, ticket: FeedbackTicket, row: int
 
 def choice_buttons(click: FeedbackClick, topics: list[Suggestion],
                    asker: str) -> list[FeedbackButton]:
-    """After "not helpful": one button per topic to choose instead, and "none of these";
-    none without topics."""
-    if not topics:
-        return []
-    choices = [(topic.question, topic.intent) for topic in topics]
-    choices.append((ui_text("none_of_these", click.lang), feedback.NONE_CHOSEN))
-    return [FeedbackButton(click.choosing(intent, asker), label, discord.ButtonStyle.primary)
-            for label, intent in choices]
+    """The buttons offered after "not helpful" (feedback.choices_instead)."""
+    return [FeedbackButton(choice, label, discord.ButtonStyle.primary)
+            for label, choice in feedback.choices_instead(click, topics, asker)]
 
 
 def _view_of(items: list[FeedbackButton]) -> discord.ui.View | None:

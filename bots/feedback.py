@@ -28,7 +28,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from core import KnowledgeBase
+from bots.common import ui_text
+from core import KnowledgeBase, Suggestion
 
 Action = Literal["y", "n", "c"]
 NONE_CHOSEN = "-"
@@ -73,6 +74,17 @@ def verdict_clicks(ticket: FeedbackTicket) -> tuple[FeedbackClick, FeedbackClick
     """The "helpful" and "not helpful" clicks of an answer."""
     return (FeedbackClick("y", ticket.ref, ticket.asker, ticket.lang),
             FeedbackClick("n", ticket.ref, ticket.asker, ticket.lang, ticket.alternatives))
+
+
+def choices_instead(click: FeedbackClick, topics: list[Suggestion],
+                    asker: str) -> list[tuple[str, FeedbackClick]]:
+    """(label, click) of the buttons offered after "not helpful": the topics, then "none of
+    these"; nothing without topics. `asker` is the person they are offered to."""
+    if not topics:
+        return []
+    choices = [(topic.question, topic.intent) for topic in topics]
+    choices.append((ui_text("none_of_these", click.lang), NONE_CHOSEN))
+    return [(label, click.choosing(intent, asker)) for label, intent in choices]
 
 
 def parse(data: str) -> FeedbackClick | None:

@@ -233,14 +233,9 @@ def _is_feedback(button: InlineKeyboardButton) -> bool:
 
 def choice_buttons(click: FeedbackClick, topics: list[Suggestion],
                    asker: str) -> list[InlineKeyboardButton]:
-    """After "not helpful": one button per topic to choose instead, and "none of these";
-    none without topics."""
-    if not topics:
-        return []
-    choices = [(topic.question, topic.intent) for topic in topics]
-    choices.append((ui_text("none_of_these", click.lang), feedback.NONE_CHOSEN))
-    return [InlineKeyboardButton(label, callback_data=click.choosing(intent, asker).data())
-            for label, intent in choices]
+    """The buttons offered after "not helpful" (feedback.choices_instead)."""
+    return [InlineKeyboardButton(label, callback_data=choice.data())
+            for label, choice in feedback.choices_instead(click, topics, asker)]
 
 
 def render_topics(intro: str, topics: list[Suggestion], lang: str) -> Rendered:
@@ -650,8 +645,9 @@ class _Handlers:
             return
         mine = click.asker == self.faq.asker_tag(asker)
         first = self.faq.record_feedback(click, asker)
-        topics = self.faq.alternatives(click) if click.action == "n" else []
-        toast = "feedback_alternatives" if mine and topics else "feedback_thanks"
+        # Offered to the asker only: anyone else's view of the message must not change.
+        topics = self.faq.alternatives(click) if click.action == "n" and mine and first else []
+        toast = "feedback_alternatives" if topics else "feedback_thanks"
         await _acknowledge(query, ui_text(toast, click.lang))
         if mine and first:
             await _edit_keyboard(query, choice_buttons(click, topics, click.asker))
