@@ -39,7 +39,7 @@ from bots.feedback import AlternativesCodec, FeedbackClick, FeedbackTicket
 from bots.metrics import Metrics
 from bots.service import Asker, FAQService
 from bots.telegram_bot import render_reply
-from core import FAQBot, load_knowledge_base
+from core import FAQBot, load_knowledge_base, load_settings
 from core.questionlog import (
     HELPFUL,
     NONE_OF_THESE,
@@ -142,6 +142,12 @@ def test_only_curated_answers_get_a_ticket(service: FAQService) -> None:
     rows = logged(service)
     assert len(rows) == 5
     assert rows[0].ref is not None and all(row.ref is None for row in rows[1:])
+
+
+def test_environment_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().feedback is True
+    monkeypatch.setenv("FAQBOT_FEEDBACK", "0")
+    assert load_settings().feedback is False
 
 
 def test_knowledge_base_switch_turns_feedback_off(tiny_kb_path: Path, tmp_path: Path) -> None:
