@@ -11,11 +11,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from bots.common import install_secret_filter
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
 from core.knowledge import load_knowledge_base
+from core.text import json_line
 from intents import DEFAULT_KB_PATH
 
 # Each command imports what only it uses, so that `faqbot ask` starts fast (docs/performance.md).
@@ -48,8 +49,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error of every other bad input (`--help` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faqbot", description="A curated, offline FAQ bot.")
+    parser = _Parser(prog="faqbot", description="A curated, offline FAQ bot.")
     commands = parser.add_subparsers(dest="command", required=True)
     ask = _command(commands, "ask", _ask, "answer one question, or one per line of stdin")
     ask.add_argument("question", nargs="?", help="the question; without it, read stdin")
@@ -88,11 +96,11 @@ def _add_run(commands: Any) -> None:
     run.add_argument("platform", nargs="?", choices=PLATFORMS, default="all")
     run.add_argument("--webhook-url", help="Telegram: receive updates by webhook at this URL")
     run.add_argument("--listen", default="127.0.0.1", help="Telegram webhook: address to bind")
-    run.add_argument("--port", type=int, default=8443, help="Telegram webhook: port to bind")
+    run.add_argument("--port", type=_port, default=8443, help="Telegram webhook: port to bind")
     run.add_argument("--shards", type=_shard_count, metavar="N|auto",
                      help="Discord: total shard count, or 'auto' for Discord's recommendation")
     run.add_argument("--shard-ids", help="Discord: comma-separated shard ids of this process")
-    run.add_argument("--metrics-port", type=int, metavar="PORT",
+    run.add_argument("--metrics-port", type=_port, metavar="PORT",
                      help="serve Prometheus /metrics and /healthz on this port")
     run.add_argument("--metrics-host", default="127.0.0.1",
                      help="address of the metrics endpoint (default: 127.0.0.1)")
@@ -129,11 +137,22 @@ def _add_curation(commands: Any) -> None:
                                                  "user data directory)")
 
 
+# --since goes back at most this far: further, dates leave what Python's datetime holds.
+MAX_DAYS = 36_500
+
+
 def _days(text: str) -> float:
     days = float(text)
-    if not days > 0:
-        raise argparse.ArgumentTypeError("must be a positive number of days")
+    if not 0 < days <= MAX_DAYS:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be a number of days above 0, at most {MAX_DAYS}")
     return days
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be a TCP port, from 1 to 65535")
+    return port
 
 
 def _kb_path(args: argparse.Namespace, settings: Settings | None = None) -> Path:
@@ -156,24 +175,12 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _print_reply(reply: Reply, as_json: bool) -> None:
     if as_json:
-        print(_json_line(reply), flush=True)
+        print(json_line(reply.model_dump()), flush=True)
         return
     line = " ".join(reply.answer.split())
     if reply.kind == "clarify":
         line += " " + " | ".join(s.question for s in reply.suggestions)
     print(line, flush=True)
-
-
-def _json_line(reply: Reply) -> str:
-    """The reply as one line of JSON, with every character that is not printable escaped.
-
-    JSON leaves some raw that split or reorder a line for whoever reads it (U+2028, U+2029,
-    NEL, bidirectional and zero-width marks), and the question echoes what the user typed.
-    """
-    line = json.dumps(reply.model_dump(), ensure_ascii=False)
-    if line.isprintable():
-        return line
-    return "".join(char if char.isprintable() else json.dumps(char)[1:-1] for char in line)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -236,8 +243,7 @@ def _review(args: argparse.Namespace) -> int:
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
     review = build_review(entries, bot, since)
-    print(json.dumps(review.as_dict(), ensure_ascii=False) if args.json
-          else format_review(review))
+    print(json_line(review.as_dict()) if args.json else format_review(review))
     if args.export:
         candidates = export_candidates(review, bot.kb, source=str(kb_path))
         if candidates is None:
@@ -253,7 +259,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     since, entries = _logged_questions(args, load_settings())
     stats = compute_stats(entries, since)
-    print(json.dumps(stats.as_dict(), ensure_ascii=False) if args.json else format_stats(stats))
+    print(json_line(stats.as_dict()) if args.json else format_stats(stats))
     return EXIT_OK
 
 
@@ -280,6 +286,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     _configure_logging(settings, json_lines=args.log_json)
     servers = _servers(args, settings)
+    if servers:
+        settings.pseudonym_key()  # a bad key stops `run` at once, as a bad token does
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
     if not servers:

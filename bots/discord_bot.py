@@ -444,7 +444,7 @@ class FaqCog(commands.Cog):
             if click.action == "c":
                 await self._choose_instead(interaction, click, asker)
                 return
-            mine = click.asker == self.faq.asker_tag(asker)
+            mine = click.asker == self.faq.asker_tag(click.ref, asker)
             first = self.faq.record_feedback(click, asker)
             topics = self.faq.alternatives(click) if click.action == "n" and first else []
             thanks = ui_text("feedback_alternatives" if topics else "feedback_thanks", click.lang)
@@ -453,7 +453,7 @@ class FaqCog(commands.Cog):
                     interaction, choice_buttons(click, topics, click.asker))
                 await send_to_interaction(interaction, [Outgoing(content=thanks)], ephemeral=True)
                 return
-            view = _view_of(choice_buttons(click, topics, self.faq.asker_tag(asker)))
+            view = _view_of(choice_buttons(click, topics, self.faq.asker_tag(click.ref, asker)))
             await send_to_interaction(interaction, [Outgoing(content=thanks, view=view)],
                                       ephemeral=True)
         except Exception as error:
@@ -469,7 +469,7 @@ class FaqCog(commands.Cog):
             await self.notify(interaction, "stale_button", click.lang)
             return
         ephemeral = bool(interaction.message and interaction.message.flags.ephemeral)
-        if click.asker == self.faq.asker_tag(asker) and interaction.message is not None:
+        if click.asker == self.faq.asker_tag(click.ref, asker) and interaction.message is not None:
             await self._edit_feedback_buttons(interaction, [])
         await send_to_interaction(interaction, self.render(reply), ephemeral=ephemeral)
 

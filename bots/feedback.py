@@ -6,9 +6,9 @@ button holds no text of the question, only:
 
 - the action: `y` helpful, `n` not helpful, `c` a topic chosen instead after "not helpful";
 - `ref`, the random reference under which the question was logged (it links the click to it);
-- `asker`, a short keyed hash of the asker's user id, so that only the asker's click changes
-  the message: in a group, everyone sees the same message, and another member's click is
-  counted for that member only;
+- `asker`, a short hash of the asker's user id salted with `ref`, so that only the asker's
+  click changes the message: in a group, everyone sees the same message, and another member's
+  click is counted for that member only;
 - the reply language;
 - for `n`, the topics to offer instead: the next FAQ intents of the question's ranking, as
   their positions in the knowledge base (a few characters each, where three ids of up to 32

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import (
@@ -59,9 +59,16 @@ class Metrics:
                                 "Clicks on the feedback buttons under answers, by platform and "
                                 "verdict (helpful or not_helpful)", ["platform", "verdict"],
                                 registry=self.registry)
+        self.log_up = Gauge("faqbot_question_log_up",
+                            "1 while the question log is open for writing", registry=self.registry)
+        self._log_problem: Callable[[], str | None] = lambda: None
         self.refusals = Counter("faqbot_refusals",
                                 "Messages and interactions from chats or servers outside the "
                                 "allow-lists, by platform", ["platform"], registry=self.registry)
+        self.dropped = Counter("faqbot_dropped",
+                               "Messages dropped unanswered because their chat already had "
+                               "too many waiting (a flood), by platform", ["platform"],
+                               registry=self.registry)
         self.connected = Gauge("faqbot_platform_connected",
                                "1 while the platform's connection is up", ["platform"],
                                registry=self.registry)
@@ -78,6 +85,18 @@ class Metrics:
         """Record that a platform's connection went up or down."""
         self._up[platform] = connected
         self.connected.labels(platform).set(1 if connected else 0)
+
+    def follow_question_log(self, problem: Callable[[], str | None]) -> None:
+        """Report the question log through `problem` (None while it is open): in the
+        faqbot_question_log_up gauge and in /healthz's text, which it does not turn to 503,
+        since the bot keeps answering without it."""
+        self._log_problem = problem
+        self.log_up.set_function(lambda: 0.0 if problem() else 1.0)
+
+    def notes(self) -> list[str]:
+        """Problems worth a line in /healthz that do not stop the bot answering."""
+        problem = self._log_problem()
+        return [problem] if problem else []
 
     @property
     def healthy(self) -> bool:
@@ -120,6 +139,8 @@ class MetricsServer:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _health(self, request: web.Request) -> web.Response:
+        notes = "".join(f"{note}\n" for note in self.metrics.notes())
         if self.metrics.healthy:
-            return web.Response(text="ok\n")
-        return web.Response(status=503, text="starting: not every platform is connected\n")
+            return web.Response(text="ok\n" + notes)
+        return web.Response(status=503,
+                            text="starting: not every platform is connected\n" + notes)

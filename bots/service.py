@@ -60,8 +60,6 @@ class FAQService:
         self.log = log
         self.metrics = metrics
         self.log_text = log_text
-        # Without a log, askers are told apart by a key of this process only.
-        self._key = secrets.token_bytes(16)
         self._clicked: dict[tuple[str, str, str, bool], None] = {}
         self._codec = AlternativesCodec(bot.kb)
         if metrics is not None:
@@ -109,8 +107,8 @@ class FAQService:
         seconds = time.perf_counter() - started
         ticket = None
         if feedback and bot.kb.feedback and reply.kind == "answer":
-            ticket = FeedbackTicket(ref=secrets.token_urlsafe(6), asker=self.asker_tag(asker),
-                                    lang=reply.lang,
+            ref = secrets.token_urlsafe(6)
+            ticket = FeedbackTicket(ref=ref, asker=self.asker_tag(ref, asker), lang=reply.lang,
                                     alternatives=self._codec_for(bot.kb).encode(alternatives))
         self._record(reply, asker, seconds, ref=ticket.ref if ticket else None)
         return reply, ticket
@@ -135,15 +133,19 @@ class FAQService:
 
     # -- feedback ------------------------------------------------------------------------------
 
-    def asker_tag(self, asker: Asker) -> str:
-        """The short hash of the asker's user id that feedback payloads carry."""
-        return self._pseudonym(asker.platform, asker.user)[:8]
+    @staticmethod
+    def asker_tag(ref: str, asker: Asker) -> str:
+        """The short hash of a user id that the feedback payloads of question `ref` carry, to
+        tell the asker's clicks from others'. Salted with the question's random reference: it
+        needs no key (buttons keep working after a restart), and the tags of one person differ
+        from question to question. Whoever sees the buttons can see who asked anyway."""
+        text = f"{ref}:{asker.platform}:{asker.user}"
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
 
     def record_feedback(self, click: FeedbackClick, asker: Asker) -> bool:
         """Record a feedback click of `asker`, counted and logged; False for a repeat (the
         same user's second verdict, or second choice, on one answer), which changes nothing."""
-        user = self._pseudonym(asker.platform, asker.user)
-        key = (asker.platform, click.ref, user, click.action == "c")
+        key = (asker.platform, click.ref, str(asker.user), click.action == "c")
         if key in self._clicked:
             return False
         self._clicked[key] = None
@@ -155,9 +157,9 @@ class FAQService:
         if self.log is not None:
             choice = None if click.action != "c" else (
                 NONE_OF_THESE if click.rest == NONE_CHOSEN else click.rest)
-            self.log.record_feedback(asker.platform,
-                                     self.log.pseudonym(asker.platform, asker.chat), click.ref,
-                                     Feedback(datetime.now(UTC), user, verdict, choice))
+            # The log puts the pseudonym of the user id in `user`.
+            self.log.record_feedback(asker.platform, asker.chat, asker.user, click.ref,
+                                     Feedback(datetime.now(UTC), "", verdict, choice))
         return True
 
     def alternatives(self, click: FeedbackClick) -> list[Suggestion]:
@@ -209,6 +211,11 @@ class FAQService:
         if self.metrics is not None:
             self.metrics.refusals.labels(platform).inc()
 
+    def count_dropped(self, platform: str) -> None:
+        """An adapter dropped a message unanswered: its chat already had too many waiting."""
+        if self.metrics is not None:
+            self.metrics.dropped.labels(platform).inc()
+
     def _count(self, reply: Reply, asker: Asker) -> None:
         if self.metrics is not None:
             self.metrics.replies.labels(asker.platform, reply.kind).inc()
@@ -225,29 +232,22 @@ class FAQService:
             self._codec = AlternativesCodec(kb)
         return self._codec
 
-    def _pseudonym(self, platform: str, raw_id: int | str | None) -> str:
-        if self.log is not None:
-            return self.log.pseudonym(platform, raw_id)
-        return hashlib.sha256(self._key + f"{platform}:{raw_id}".encode()).hexdigest()[:16]
-
     def _log(self, reply: Reply, asker: Asker, seconds: float, ref: str | None) -> None:
         if self.log is None:
             return
-        self.log.record(LoggedQuestion(
+        entry = LoggedQuestion(
             at=datetime.now(UTC), platform=asker.platform,
-            chat=self.log.pseudonym(asker.platform, asker.chat),
-            user=self.log.pseudonym(asker.platform, asker.user), lang=reply.lang,
-            question=reply.question if self.log_text else None, kind=reply.kind,
-            intent=reply.intent, confidence=reply.confidence,
-            suggestions=tuple(s.intent for s in reply.suggestions),
-            latency_ms=seconds * 1000, ref=ref))
+            chat="", user="",  # the log puts the pseudonyms of the ids here
+            lang=reply.lang, question=reply.question if self.log_text else None,
+            kind=reply.kind, intent=reply.intent, confidence=reply.confidence,
+            suggestions=tuple(s.intent for s in reply.suggestions), latency_ms=seconds * 1000,
+            ref=ref)
+        self.log.record(entry, asker.chat, asker.user)
 
     def _log_choice(self, asker: Asker, choice: str) -> None:
         if self.log is None:
             return
-        self.log.record_choice(asker.platform, self.log.pseudonym(asker.platform, asker.chat),
-                               self.log.pseudonym(asker.platform, asker.user), choice,
-                               datetime.now(UTC))
+        self.log.record_choice(asker.platform, asker.chat, asker.user, choice, datetime.now(UTC))
 
 
 # A platform adapter's `serve`, as `faqbot run` starts it: serves until the event is set.

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.bot import FAQBot, Reply
 from core.classifier import IntentClassifier
+from core.errors import FaqbotError
 from core.knowledge import KnowledgeBase
 
 OUT_OF_SCOPE = "(out of scope)"
@@ -74,6 +75,7 @@ def cross_validate(kb: KnowledgeBase, folds: int = 5, seed: int = 0) -> Evaluati
 
     texts, labels = kb.training_data()
     strata = [label or OUT_OF_SCOPE for label in labels]
+    _check_folds(strata, folds)
     predicted: list[str] = [""] * len(texts)
     outcomes: list[str] = [""] * len(texts)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
@@ -86,6 +88,15 @@ def cross_validate(kb: KnowledgeBase, folds: int = 5, seed: int = 0) -> Evaluati
             outcomes[index] = _outcome(reply, labels[index])
     full_model = IntentClassifier().fit(texts, labels)
     return _report(strata, predicted, outcomes, folds, full_model.describe())
+
+
+def _check_folds(strata: list[str], folds: int) -> None:
+    """Each fold holds out some of every intent's texts: the rarest needs one per fold."""
+    count, rarest = min((count, name) for name, count in Counter(strata).items())
+    if count < folds:
+        raise FaqbotError(f"{folds}-fold cross-validation needs at least {folds} texts per "
+                          f"intent (its question included); {rarest!r} has {count}: add "
+                          "examples, or use fewer folds")
 
 
 def _outcome(reply: Reply, expected: str | None) -> str:

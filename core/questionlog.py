@@ -1,13 +1,14 @@
 """The question log: one row per question the bot was asked, for the curators' loop.
 
-`faqbot review` and `faqbot stats` read it; `faqbot run` writes it, with what users said of
-the answers through their feedback buttons (helpful or not, and the topic chosen instead).
-Chat and user ids are never stored: they become keyed hashes (HMAC-SHA256 with a random salt
-kept in the database), so the questions of one person group together without naming them,
-and the hashes of two databases cannot be matched. `SQLiteQuestionLog` is the storage (SQLite
-in WAL mode, a schema upgraded in place by numbered migrations); `BackgroundQuestionLog` puts
-it on a thread of its own, so that recording never makes a reply wait for the disk and a
-failing database never breaks one.
+`faqbot review` and `faqbot stats` read it; `faqbot run` writes it, with what users said of the
+answers through their feedback buttons (helpful or not, and the topic chosen instead). Chat and
+user ids are never stored: they become keyed hashes (HMAC-SHA256), so the questions of one
+person group together without naming them. The key is a random salt kept in the database, unless
+one is given from outside (FAQBOT_ID_KEY): ids are pseudonymised, not anonymised, since whoever
+holds the key can hash every possible id and match. `SQLiteQuestionLog` is the storage (SQLite
+in WAL mode, a schema upgraded in place by numbered migrations, deleted text overwritten);
+`BackgroundQuestionLog` puts it on a thread of its own, so that recording never makes a reply
+wait for the disk, and neither a failing database nor one that cannot be opened ever breaks one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -127,41 +128,29 @@ class LoggedQuestion:
     feedback: tuple[Feedback, ...] = ()  # filled when read back, oldest first
 
 
+# A platform's chat or user id, as the adapters have it (None when the platform gives none).
+RawId = int | str | None
+
+
 class QuestionLog(Protocol):
-    """What the service needs of a question log; SQLite is the one implementation."""
+    """What the service needs of a question log (`BackgroundQuestionLog`). Ids are handed over
+    raw; the log keeps only their pseudonyms."""
 
-    def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
-        """A stable keyed hash of a platform id: the only form an id is stored in."""
+    def record(self, entry: LoggedQuestion, chat_id: RawId, user_id: RawId) -> None:
+        """Add one question; its `chat` and `user` become the pseudonyms of these ids."""
         ...
 
-    def record(self, entry: LoggedQuestion) -> None:
-        """Add one question."""
-        ...
-
-    def record_choice(self, platform: str, chat: str, user: str, choice: str,
+    def record_choice(self, platform: str, chat_id: RawId, user_id: RawId, choice: str,
                       at: datetime) -> None:
         """Attach a choice to the latest open clarification of that chat and user."""
         ...
 
-    def record_feedback(self, platform: str, chat: str, question_ref: str,
+    def record_feedback(self, platform: str, chat_id: RawId, user_id: RawId, question_ref: str,
                         feedback: Feedback) -> None:
-        """Attach a user's feedback to the question of that platform, chat and reference.
-        A user keeps their first verdict; a choice is kept once, after NOT_HELPFUL (a choice
-        without a verdict records NOT_HELPFUL with it). Nothing happens when the question is
-        gone (retention)."""
-        ...
-
-    def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
-        """The questions asked at or after `since` (all when None), oldest first, each with
-        its feedback."""
-        ...
-
-    def purge(self, older_than_days: int) -> None:
-        """Delete the questions older than that many days."""
-        ...
-
-    def close(self) -> None:
-        """Finish pending work and release the database."""
+        """Attach a user's feedback (its `user` becomes the pseudonym of `user_id`) to the
+        question of that platform, chat and reference. A user keeps their first verdict; a
+        choice is kept once, after NOT_HELPFUL (a choice without a verdict records NOT_HELPFUL
+        with it). Nothing happens when the question is gone (retention)."""
         ...
 
 
@@ -177,12 +166,13 @@ class SQLiteQuestionLog:
 
     With `create`, a missing file is created (mode 0600, in a 0700 directory). `read_only`
     opens it for reading only (review and stats); an older schema is then refused, since
-    upgrading it needs write access. Every method may raise `sqlite3.Error`; callers that must
-    not fail use `BackgroundQuestionLog`.
+    upgrading it needs write access. With `key`, pseudonyms are keyed with it and no key is
+    kept in the file (a salt an earlier run stored there is deleted). Every method may raise
+    `sqlite3.Error`; callers that must not fail use `BackgroundQuestionLog`.
     """
 
     def __init__(self, path: Path | str, *, create: bool = True, read_only: bool = False,
-                 busy_timeout: float = 5.0) -> None:
+                 busy_timeout: float = 5.0, key: bytes | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         if not self.path.exists() and (read_only or not create):
@@ -191,9 +181,14 @@ class SQLiteQuestionLog:
             if not read_only:
                 _create_private(self.path)
             self._connection = _connect(self.path, read_only, busy_timeout)
-            self._prepare(read_only)
-            self._salt = bytes.fromhex(self._meta("salt") or "")
-        except (sqlite3.Error, OSError, ValueError) as error:
+        except (sqlite3.Error, OSError) as error:
+            raise QuestionLogError(f"{self.path}: cannot open the question log: {error}") \
+                from None
+        try:
+            self._prepare(read_only, outside_key=key is not None)
+            self._salt = key or bytes.fromhex(self._meta("salt") or "")
+        except (sqlite3.Error, ValueError) as error:
+            self._connection.close()  # a writer retrying to open must not pile connections up
             raise QuestionLogError(f"{self.path}: cannot open the question log: {error}") \
                 from None
         except QuestionLogError:
@@ -202,9 +197,9 @@ class SQLiteQuestionLog:
 
     # -- schema ---------------------------------------------------------------------------
 
-    def _prepare(self, read_only: bool) -> None:
-        """Check the schema version; when writing, apply the missing migrations and make the
-        salt."""
+    def _prepare(self, read_only: bool, outside_key: bool) -> None:
+        """Check the schema version; when writing, apply the missing migrations, and make the
+        salt (or, when the key comes from outside, delete any salt stored earlier)."""
         if read_only:
             self._check_version(self._version(), upgradable=False)
             return
@@ -218,8 +213,15 @@ class SQLiteQuestionLog:
                     self._connection.execute(statement)
                 logger.info("question log %s: schema upgraded to version %d", self.path, target)
             self._set_meta("schema_version", str(SCHEMA_VERSION))
-            if self._meta("salt") is None:
+            if outside_key:
+                self._forget_salt()
+            elif self._meta("salt") is None:
                 self._set_meta("salt", secrets.token_hex(32))
+
+    def _forget_salt(self) -> None:
+        if self._connection.execute("DELETE FROM meta WHERE key = 'salt'").rowcount:
+            logger.warning("question log %s: the pseudonym key now comes from outside; the "
+                           "salt stored in the database was deleted", self.path)
 
     def _check_version(self, version: int, *, upgradable: bool) -> None:
         if version > SCHEMA_VERSION:
@@ -255,7 +257,7 @@ class SQLiteQuestionLog:
     # -- the QuestionLog interface ------------------------------------------------------------
 
     def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
-        """16 hex digits of HMAC-SHA256(salt, "platform:id"); empty for a missing id."""
+        """16 hex digits of HMAC-SHA256(key, "platform:id"); empty for a missing id."""
         if raw_id is None:
             return ""
         message = f"{platform}:{raw_id}".encode()
@@ -355,8 +357,11 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> sqlite3.Connec
     # Autocommit (isolation_level=None): each insert is its own short transaction, and
     # migrations open theirs explicitly. The lock in SQLiteQuestionLog serialises threads.
     target = f"file:{quote(str(path.resolve()))}?mode=ro" if read_only else str(path)
-    return sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
-                           check_same_thread=False, uri=read_only)
+    connection = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
+                                 check_same_thread=False, uri=read_only)
+    # Deleted rows (retention) are overwritten, not just unlinked, whatever the SQLite build.
+    connection.execute("PRAGMA secure_delete=ON")
+    return connection
 
 
 def _entry(row: tuple[object, ...], feedback: tuple[Feedback, ...]) -> LoggedQuestion:
@@ -384,13 +389,38 @@ def open_for_reading(path: Path | str) -> SQLiteQuestionLog:
 # Writing off the caller's thread
 
 
-_Task = Callable[[], None]
-# What the writer's queue holds: a question to insert, another write, or None to stop.
-_Queued = LoggedQuestion | _Task | None
+# A write to run on the writer's thread, with the store.
+_Task = Callable[[SQLiteQuestionLog], None]
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A question waiting to be written, with the raw ids its pseudonyms are made from: the
+    key is in the store, which may not be open yet when the question is asked."""
+
+    entry: LoggedQuestion
+    chat_id: RawId
+    user_id: RawId
+
+    def pseudonymised(self, store: SQLiteQuestionLog) -> LoggedQuestion:
+        platform = self.entry.platform
+        return replace(self.entry, chat=store.pseudonym(platform, self.chat_id),
+                       user=store.pseudonym(platform, self.user_id))
+
+    def write(self, store: SQLiteQuestionLog) -> None:
+        store.record(self.pseudonymised(store))
+
+
+# What the writer's queue holds: a question, another write, a flush marker, or None to stop.
+_Queued = _Asked | _Task | threading.Event | None
 # The writer thread waits this long after a first write arrives, then does everything queued
 # by then at once, the questions in one transaction: during a burst the thread wakes (and takes
 # Python's global lock from the event loop) once per pause instead of once per question.
 WRITE_PAUSE = 0.02
+# A store that cannot be opened is tried again after FIRST_REOPEN_DELAY seconds, then after
+# twice as long each time, up to MAX_REOPEN_DELAY.
+FIRST_REOPEN_DELAY = 0.5
+MAX_REOPEN_DELAY = 30.0
 
 
 @dataclass
@@ -419,16 +449,24 @@ class _FailureReport:
 class BackgroundQuestionLog:
     """A question log whose writes run on one thread of its own, through a bounded queue.
 
-    `record`, `record_choice`, `record_feedback` and `purge` return at once. A full queue or
-    a database error (locked, read-only, disk full) loses that write only: it is counted
-    (`failures`, and `on_failure` for metrics) and logged, and the next writes are tried as
-    usual. With
-    `retention_days`, questions older than that are purged at start and then daily.
+    `store` is the storage, or a function that opens it. The thread then opens it, and while
+    that fails (a database locked by another process, a directory missing) it tries again with a
+    growing delay: meanwhile `up` is False, `problem` says why, and each question is lost and
+    counted. `record`, `record_choice`, `record_feedback` and `purge` return at once. A full
+    queue or a database error (locked, read-only, disk full) loses that write only: it is
+    counted (`failures`, and `on_failure` for metrics) and logged, and the next writes are tried
+    as usual. With `retention_days`, questions older than that are purged once the store is
+    open, then daily.
     """
 
-    def __init__(self, store: SQLiteQuestionLog, *, retention_days: int | None = None,
-                 on_failure: Callable[[], None] | None = None, capacity: int = 10_000) -> None:
-        self.store = store
+    def __init__(self, store: SQLiteQuestionLog | Callable[[], SQLiteQuestionLog], *,
+                 retention_days: int | None = None, on_failure: Callable[[], None] | None = None,
+                 capacity: int = 10_000) -> None:
+        self._store = store if isinstance(store, SQLiteQuestionLog) else None
+        self._open_store = None if isinstance(store, SQLiteQuestionLog) else store
+        self._open_error: str | None = None  # why the last attempt to open failed
+        self._next_open = 0.0  # time.monotonic() of the next attempt
+        self._reopen_delay = FIRST_REOPEN_DELAY
         self.retention_days = retention_days
         self._on_failure = on_failure
         self._failures = _FailureReport()
@@ -442,39 +480,59 @@ class BackgroundQuestionLog:
         """Writes lost so far."""
         return self._failures.count
 
-    def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
-        """The store's pseudonym (computed here: it needs no database access)."""
-        return self.store.pseudonym(platform, raw_id)
+    @property
+    def up(self) -> bool:
+        """True once the store is open (each write may still fail on its own)."""
+        return self._store is not None
 
-    def record(self, entry: LoggedQuestion) -> None:
-        """Queue the insertion of one question."""
-        self._submit(entry)
+    def problem(self) -> str | None:
+        """Why questions are not being recorded, or None while the store is open."""
+        if self._store is not None:
+            return None
+        return (f"question log not open, trying again ({self._open_error or 'opening'}); "
+                f"{self.failures} writes lost so far")
 
-    def record_choice(self, platform: str, chat: str, user: str, choice: str,
+    def record(self, entry: LoggedQuestion, chat_id: RawId, user_id: RawId) -> None:
+        """Queue the insertion of one question; `entry.chat` and `entry.user` are replaced
+        by the pseudonyms of the ids."""
+        self._submit(_Asked(entry, chat_id, user_id))
+
+    def record_choice(self, platform: str, chat_id: RawId, user_id: RawId, choice: str,
                       at: datetime) -> None:
         """Queue a clarification choice (after the question it answers: one queue, in order)."""
-        self._submit(partial(self.store.record_choice, platform, chat, user, choice, at))
 
-    def record_feedback(self, platform: str, chat: str, question_ref: str,
+        def attach(store: SQLiteQuestionLog) -> None:
+            store.record_choice(platform, store.pseudonym(platform, chat_id),
+                                store.pseudonym(platform, user_id), choice, at)
+
+        self._submit(attach)
+
+    def record_feedback(self, platform: str, chat_id: RawId, user_id: RawId, question_ref: str,
                         feedback: Feedback) -> None:
         """Queue feedback (after the question it rates: one queue, in order)."""
-        self._submit(partial(self.store.record_feedback, platform, chat, question_ref,
-                             feedback))
+
+        def attach(store: SQLiteQuestionLog) -> None:
+            store.record_feedback(platform, store.pseudonym(platform, chat_id), question_ref,
+                                  replace(feedback, user=store.pseudonym(platform, user_id)))
+
+        self._submit(attach)
 
     def purge(self, older_than_days: int) -> None:
         """Queue a purge."""
-        self._submit(partial(self.store.purge, older_than_days))
+        self._submit(partial(SQLiteQuestionLog.purge, older_than_days=older_than_days))
 
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
         """The stored questions, once every write queued so far is done."""
         self.flush()
-        return self.store.entries(since)
+        if self._store is None:
+            raise QuestionLogError(self.problem() or "question log not open")
+        return self._store.entries(since)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every write queued so far is done; False on timeout."""
         done = threading.Event()
         try:
-            self._tasks.put(done.set, timeout=timeout)
+            self._tasks.put(done, timeout=timeout)
         except queue.Full:
             return False
         return done.wait(timeout)
@@ -487,10 +545,10 @@ class BackgroundQuestionLog:
             logger.error("question log: writer stuck; %d queued writes are lost",
                          self._tasks.qsize())
         self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self.store.close()
+        if not self._thread.is_alive() and self._store is not None:
+            self._store.close()
 
-    def _submit(self, task: LoggedQuestion | _Task) -> None:
+    def _submit(self, task: _Asked | _Task) -> None:
         try:
             self._tasks.put_nowait(task)
         except queue.Full:
@@ -501,21 +559,54 @@ class BackgroundQuestionLog:
         if self._on_failure is not None:
             self._on_failure()
 
+    # -- the writer's thread ------------------------------------------------------------------
+
     def _work(self) -> None:
         next_purge = time.monotonic()
         while True:
-            if self.retention_days is not None and time.monotonic() >= next_purge:
-                self._run(partial(self.store.purge, self.retention_days))
+            self._try_to_open()
+            if (self._store is not None and self.retention_days is not None
+                    and time.monotonic() >= next_purge):
+                self._run(partial(SQLiteQuestionLog.purge, older_than_days=self.retention_days))
                 next_purge = time.monotonic() + DAY_SECONDS
-            wait = (None if self.retention_days is None
-                    else max(0.0, next_purge - time.monotonic()))
             try:
-                first = self._tasks.get(timeout=wait)
+                first = self._tasks.get(timeout=self._idle_wait(next_purge))
             except queue.Empty:
                 continue
             time.sleep(WRITE_PAUSE)
+            self._try_to_open()
             if not self._run_all([first, *self._queued()]):
                 return
+
+    def _idle_wait(self, next_purge: float) -> float | None:
+        """How long the thread may wait for work: until the next attempt to open, or the next
+        purge; None (for ever) when there is neither."""
+        if self._store is None:
+            return max(0.0, self._next_open - time.monotonic())
+        if self.retention_days is None:
+            return None
+        return max(0.0, next_purge - time.monotonic())
+
+    def _try_to_open(self) -> None:
+        """Open the store if it is not open and the delay since the last attempt is over."""
+        if self._open_store is None or self._store is not None:
+            return
+        if time.monotonic() < self._next_open:
+            return
+        try:
+            self._store = self._open_store()
+        except Exception as error:  # whatever the reason, try again later and keep answering
+            if self._open_error is None:
+                logger.error("question log: %s; trying again, the questions asked meanwhile "
+                             "are lost (counted)", error)
+            self._open_error = str(error)
+            self._next_open = time.monotonic() + self._reopen_delay
+            self._reopen_delay = min(self._reopen_delay * 2, MAX_REOPEN_DELAY)
+            return
+        if self._open_error is not None:
+            logger.warning("question log: open at last; %d writes were lost meanwhile",
+                           self.failures)
+        self._open_error = None
 
     def _queued(self) -> list[_Queued]:
         tasks: list[_Queued] = []
@@ -528,31 +619,42 @@ class BackgroundQuestionLog:
     def _run_all(self, tasks: list[_Queued]) -> bool:
         """Run the tasks in order, each run of questions as one insert; False at the stop
         sign (None), after the tasks before it."""
-        questions: list[LoggedQuestion] = []
+        questions: list[_Asked] = []
         for task in tasks:
-            if isinstance(task, LoggedQuestion):
+            if isinstance(task, _Asked):
                 questions.append(task)
                 continue
             self._insert(questions)
             questions = []
             if task is None:
                 return False
-            self._run(task)
+            if isinstance(task, threading.Event):
+                task.set()
+            else:
+                self._run(task)
         self._insert(questions)
         return True
 
-    def _insert(self, questions: list[LoggedQuestion]) -> None:
+    def _insert(self, questions: list[_Asked]) -> None:
         """One transaction for all; if it fails, one each, so that only a bad one is lost."""
         if not questions:
             return
-        try:
-            self.store.record_many(questions)
-        except Exception:  # retried one by one just below, where failures are counted
-            for question in questions:
-                self._run(partial(self.store.record, question))
+        store = self._store
+        if store is not None:
+            try:
+                store.record_many([question.pseudonymised(store) for question in questions])
+                return
+            except Exception:  # retried one by one just below, where failures are counted
+                pass
+        for question in questions:
+            self._run(question.write)
 
     def _run(self, task: _Task) -> None:
+        store = self._store
+        if store is None:
+            self._failed(self._open_error or "not open")
+            return
         try:
-            task()
+            task(store)
         except Exception as error:  # the writer must outlive any one bad write
             self._failed(f"{type(error).__name__}: {error}")

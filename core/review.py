@@ -22,7 +22,7 @@ import yaml
 from core.bot import FAQBot
 from core.knowledge import KnowledgeBase
 from core.questionlog import NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
-from core.text import normalize
+from core.text import normalize, printable
 
 # An answer below this confidence is worth a curator's look even though it was given.
 LOW_CONFIDENCE = 0.7
@@ -290,7 +290,7 @@ def format_review(review: Review) -> str:
         lines += ["", "Labelled by users after a clarification:"]
         lines += [f'  {item.intent} <- "{item.question}"'
                   + (f" x{item.count}" if item.count > 1 else "") for item in review.labelled]
-    return "\n".join(lines + _unhelpful_lines(review))
+    return _escaped(lines + _unhelpful_lines(review))
 
 
 def _unhelpful_lines(review: Review) -> list[str]:
@@ -314,6 +314,13 @@ def _unhelpful_lines(review: Review) -> list[str]:
         if len(group.questions) > SHOWN_QUESTIONS:
             lines.append(f"     ... and {len(group.questions) - SHOWN_QUESTIONS} more")
     return lines
+
+
+def _escaped(lines: list[str]) -> str:
+    """The lines joined, each escaped: logged questions are what users typed, and must not
+    drive a curator's terminal. In the export, the escapes sit inside double-quoted scalars,
+    where YAML reads them back as the characters they stand for."""
+    return "\n".join(printable(line) for line in lines)
 
 
 def _by_count(counts: dict[str, int]) -> list[tuple[str, int]]:
@@ -366,7 +373,7 @@ def export_candidates(review: Review, kb: KnowledgeBase, source: str = "") -> st
                   f"    answer: {_flow(intent.answer)}"]
         lines += _examples(owners[intent.id], "    examples:", "      ")
     lines += _examples(owners.get(None, {}), "out_of_scope:", "  ")
-    return "\n".join(lines) + "\n"
+    return _escaped(lines) + "\n"
 
 
 def _place_candidates(review: Review, kb: KnowledgeBase,

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from core.questionlog import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
+from core.text import printable
 
 KINDS = ("answer", "clarify", "fallback", "smalltalk")
 TOP_INTENTS = 10
@@ -127,4 +128,4 @@ def format_stats(stats: Stats) -> str:
                   *(f"  {item.helpful_rate:>5.0%}  {item.helpful:>4} of {rated:<4}  {item.intent}"
                     for item in stats.feedback
                     for rated in [item.helpful + item.not_helpful])]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # the log holds what users sent

@@ -313,7 +313,8 @@ async def test_telegram_clicks_on_old_messages_are_acknowledged(
         chat = TelegramChat(api, private_chat(ASKER))
         after_restart = await chat.click(answer, helpful.data())
         # A question the log no longer holds (retention), from a knowledge base since changed.
-        gone = FeedbackClick("n", "gone0000", helpful.asker, "fr", "ffff.1.2")
+        asker_tag = FAQService.asker_tag("gone0000", Asker("telegram", ASKER, ASKER))
+        gone = FeedbackClick("n", "gone0000", asker_tag, "fr", "ffff.1.2")
         forgotten = await chat.click(answer, gone.data())
         garbage = await chat.click(answer, "f:n:broken")
     log.close()

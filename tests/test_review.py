@@ -212,3 +212,46 @@ def test_stats_command(log_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     text = capsys.readouterr().out
     assert text.startswith("10 questions since ")
     assert "per platform: telegram 7, discord 3" in text
+
+
+# -- what users typed never reaches the curator's terminal raw -----------------------------------
+
+# A terminal obeys ESC and CSI (C1 0x9b) sequences: these retitle the window and clear it.
+HOSTILE = ["\x1b]0;pwned\x07\x1b[2J retour produit", "retour \u202eproduit\u200b abime",
+           "retour\x9b31m produit casse", "retour\u2028produit\x00 perdu",
+           "retour \U000e0001 produit \ue000 echange"]
+
+
+def _printable_lines(text: str) -> None:
+    for line in text.splitlines():
+        assert line.isprintable(), ascii(line)
+
+
+def test_review_stats_and_export_escape_what_users_typed(
+        tmp_path: Path, tiny_kb_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "hostile.sqlite3"
+    store = SQLiteQuestionLog(path)
+    for text in HOSTILE:
+        store.record(asked(text, "fallback", platform="tele\x1b[2Jgram"))
+    store.record(asked("x", "answer", intent="evil\x1b[2J\u202e", confidence=0.99))
+    store.close()
+    export = tmp_path / "candidates.yaml"
+    kb = ["--kb", str(tiny_kb_path)]
+    commands = {"review": ["review", *kb, "--export", str(export)],
+                "review --json": ["review", *kb, "--json"], "stats": ["stats"],
+                "stats --json": ["stats", "--json"]}
+    outputs = {}
+    for name, command in commands.items():
+        assert main([*command, "--db", str(path)]) == 0
+        outputs[name] = capsys.readouterr().out
+        _printable_lines(outputs[name])
+    assert "\\x1b]0;pwned\\x07\\x1b[2J retour produit" in outputs["review"]
+    assert "tele\\x1b[2Jgram 5" in outputs["stats"] and "evil\\x1b[2J\\u202e" in outputs["stats"]
+    # JSON's own escapes: the data reads back unchanged.
+    groups = json.loads(outputs["review --json"])["groups"]
+    assert {item["text"] for group in groups for item in group["questions"]} == set(HOSTILE)
+    assert json.loads(outputs["stats --json"])["per_platform"] == {"tele\x1b[2Jgram": 5,
+                                                                    "telegram": 1}
+    text = export.read_text(encoding="utf-8")
+    _printable_lines(text)
+    assert set(load_knowledge_base(export).out_of_scope["fr"]) == set(HOSTILE)  # round trip
