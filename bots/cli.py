@@ -399,9 +399,10 @@ def _configure_logging(settings: Settings, json_lines: bool = False) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     # httpx logs every request URL at INFO, and Telegram's URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    tokens = [token.get_secret_value() for token in
-              (settings.telegram_bot_token, settings.discord_bot_token) if token]
-    install_secret_filter(tokens)
+    secrets = [secret.get_secret_value() for secret in
+               (settings.telegram_bot_token, settings.discord_bot_token, settings.id_key)
+               if secret]
+    install_secret_filter(secrets)
 
 
 if __name__ == "__main__":

@@ -83,8 +83,10 @@ POLL_TIMEOUT = dt.timedelta(seconds=30)
 CONCURRENT_UPDATES = 256
 # Updates fetched and not finished yet: polling fetches no more, so that a stop can finish them.
 MAX_IN_HAND = 2 * CONCURRENT_UPDATES
-# Updates of one chat waiting for their turn; more are dropped (a flood, already told once).
-MAX_WAITING_PER_CHAT = 32
+# Updates of one chat waiting for their turn; more are dropped (a flood: every user of the chat
+# already told once by the rate limit). Well below MAX_IN_HAND, so that a chat stuck in flood
+# control cannot hold every update fetched; above what a busy group sends in a burst.
+MAX_WAITING_PER_CHAT = 128
 # On a stop, the updates in hand get this long to finish, retries included.
 DRAIN_SECONDS = 10.0
 # A failed getUpdates is tried again after 1, 2, 4... s, at most this long apart.
@@ -661,15 +663,19 @@ class _Handlers:
         if self.access.permits(query.from_user.id):
             return processing
         self.faq.count_refusal("telegram")
-        return query.answer([], is_personal=True)  # no results: what silence would show
+        return _refuse_inline(query)
 
     async def _notice(self, update: Update, text: str | None) -> None:
         """A short notice: a toast for a button (always acknowledged), else a reply."""
         if update.callback_query:
             await _acknowledge(update.callback_query, text)
         elif update.message and text:
-            await _deliver(update.get_bot(), _Target.replying_to(update.message),
-                           render_text(text))
+            try:
+                await _deliver(update.get_bot(), _Target.replying_to(update.message),
+                               render_text(text))
+            except TelegramError as error:
+                logger.warning("could not send a notice to %s: %s",
+                               _chat_for_logs(update.message.chat_id), type(error).__name__)
 
     # -- messages and commands --------------------------------------------------------------
 
@@ -830,6 +836,14 @@ class _Handlers:
                            _chat_for_logs(update.effective_chat.id), type(notice_error).__name__)
 
 
+async def _refuse_inline(query: InlineQuery) -> None:
+    """No results: what silence would show."""
+    try:
+        await query.answer([], is_personal=True)
+    except TelegramError as error:
+        logger.warning("could not answer a refused inline query: %s", type(error).__name__)
+
+
 async def _acknowledge(query: CallbackQuery, text: str | None = None) -> None:
     """Stop the button's spinner; if Telegram refuses (query too old), still go on."""
     try:
@@ -927,8 +941,13 @@ async def serve(bot: FAQBot | FAQService, settings: Settings, stop: asyncio.Even
         try:
             await application.initialize()
             await application.start()
+            if receiver is not None:
+                await receiver.start()
+            else:  # getUpdates is refused while a webhook is set
+                await application.bot.delete_webhook(drop_pending_updates=False)
+            service.set_connected("telegram", True)
             receiving = asyncio.create_task(
-                receiver.run(service) if receiver else _poll(application, service),
+                receiver.watch(service) if receiver else _poll(application, service),
                 name="telegram-updates")
             await _publish_commands(application, service)
             logger.info("Telegram: serving as @%s", application.bot.username)
@@ -952,7 +971,8 @@ async def _until_stopped_or_failed(stop: asyncio.Event, receiving: asyncio.Task[
 
 
 async def _poll(application: TelegramApp, service: FAQService) -> None:
-    """Long-poll getUpdates into the application's queue until cancelled.
+    """Long-poll getUpdates into the application's queue until cancelled (the webhook is
+    deleted by then).
 
     Fetches only while fewer than MAX_IN_HAND updates are unfinished. A failed poll marks
     Telegram down and is tried again after 1, 2, 4... s (or what flood control asks); a poll
@@ -960,8 +980,6 @@ async def _poll(application: TelegramApp, service: FAQService) -> None:
     """
     bot = application.bot
     in_hand = _in_hand(application)
-    await bot.delete_webhook(drop_pending_updates=False)  # getUpdates is refused while one is set
-    service.set_connected("telegram", True)
     failures = 0
     while True:
         room = await in_hand.room()
@@ -1002,21 +1020,23 @@ class _WebhookReceiver:
         self._runner: web.AppRunner | None = None
         _hide_secrets_in_library_logs(self.secret)
 
-    async def run(self, service: FAQService) -> None:
-        """Listen, register the webhook with Telegram, then check every WEBHOOK_CHECK_SECONDS
-        that it is still set (up while it is); until cancelled, or a refused token."""
+    async def start(self) -> None:
+        """Listen, then register the webhook with Telegram."""
         app = web.Application()
         app.router.add_post(urlsplit(self.options.url).path or "/", self._receive)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.options.listen, self.options.port).start()
-        bot = self.application.bot
-        await bot.set_webhook(self.options.url, secret_token=self.secret,
-                              allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
-        service.set_connected("telegram", True)
+        await self.application.bot.set_webhook(self.options.url, secret_token=self.secret,
+                                               allowed_updates=ALLOWED_UPDATES,
+                                               drop_pending_updates=False)
+
+    async def watch(self, service: FAQService) -> None:
+        """Check every WEBHOOK_CHECK_SECONDS that the webhook is still set (up while it is);
+        until cancelled, or a refused token (raised)."""
         while True:
             await asyncio.sleep(WEBHOOK_CHECK_SECONDS)
-            service.set_connected("telegram", await self._still_set(bot))
+            service.set_connected("telegram", await self._still_set(self.application.bot))
 
     async def _still_set(self, bot: Bot) -> bool:
         try:
@@ -1047,7 +1067,9 @@ class _WebhookReceiver:
             return web.Response(status=403)
         try:
             update = Update.de_json(await request.json(), self.application.bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
+            update = None
+        if update is None:
             logger.warning("webhook: a request held no update")
             return web.Response(status=400)
         self.application.update_queue.put_nowait(update)
@@ -1077,13 +1099,15 @@ async def _stop(application: TelegramApp, receiving: asyncio.Task[None] | None,
         await asyncio.gather(receiving, return_exceptions=True)
     if receiver is not None:
         await receiver.close()
-    offset = await _drain(application) if application.running else None
-    if confirm and receiver is None and offset:
-        await _confirm(application.bot, offset)
     try:
-        await application.shutdown()
+        offset = await _drain(application) if application.running else None
+        if confirm and receiver is None and offset:
+            await _confirm(application.bot, offset)
     finally:
-        await application.bot.shutdown()  # a refused start leaves the bot's sessions open
+        try:
+            await application.shutdown()
+        finally:
+            await application.bot.shutdown()  # a refused start leaves the bot's sessions open
 
 
 async def _drain(application: TelegramApp) -> int:

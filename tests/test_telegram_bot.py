@@ -568,7 +568,7 @@ async def test_a_chat_in_flood_control_does_not_stall_the_others(
         else None)
     metrics = Metrics()
     async with serving(api, FAQService(tiny_bot, metrics=metrics),
-                       rate_limit_messages=100, rate_limit_seconds=3600):
+                       rate_limit_messages=200, rate_limit_seconds=3600):
         for _ in range(300):
             api.push(message_update("horaires", sender=flooder))
         for other in others:
@@ -577,10 +577,10 @@ async def test_a_chat_in_flood_control_does_not_stall_the_others(
         await api.wait_until(lambda: all(sent_texts(api, other["id"]) for other in others),
                              timeout=20)
         assert not sent_texts(api, 1001)
-    # 100 messages pass the rate limit (the 101st gets the notice, the rest nothing): the chat
-    # holds MAX_WAITING_PER_CHAT of them, the other 68 and the notice are dropped and counted.
-    assert telegram_bot.MAX_WAITING_PER_CHAT == 32
-    assert metrics.dropped.labels("telegram")._value.get() == 69
+    # 200 messages pass the rate limit (the 201st gets the notice, the rest nothing): the chat
+    # holds MAX_WAITING_PER_CHAT of them, the other 72 and the notice are dropped and counted.
+    assert telegram_bot.MAX_WAITING_PER_CHAT == 128
+    assert metrics.dropped.labels("telegram")._value.get() == 73
 
 
 # ---------------------------------------------------------------------------------------------
