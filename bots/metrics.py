@@ -55,6 +55,10 @@ class Metrics:
         self.log_failures = Counter("faqbot_question_log_failures",
                                     "Question-log writes lost (database error or full queue)",
                                     registry=self.registry)
+        self.feedback = Counter("faqbot_feedback",
+                                "Clicks on the feedback buttons under answers, by platform and "
+                                "verdict (helpful or not_helpful)", ["platform", "verdict"],
+                                registry=self.registry)
         self.log_up = Gauge("faqbot_question_log_up",
                             "1 while the question log is open for writing", registry=self.registry)
         self._log_problem: Callable[[], str | None] = lambda: None

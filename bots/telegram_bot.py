@@ -3,7 +3,10 @@
 The adapter decides nothing about meaning. It extracts the text and its context (private chat or
 group, was the bot addressed, the user's language), screens the update (duplicates, allow-list,
 per-user rate limit), asks `FAQBot` (through `FAQService`, which logs and counts the question),
-and renders the `Reply` as HTML with inline buttons.
+and renders the `Reply` as HTML with inline buttons; under a curated answer, two feedback
+buttons (bots/feedback.py). A feedback click is acknowledged with a toast; only the asker's
+click edits the message (a group shares it): the buttons go, or "not helpful" puts the
+closest other topics in their place.
 """
 
 from __future__ import annotations
@@ -57,7 +60,9 @@ from telegram.ext import (
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bots import feedback
 from bots.common import AccessPolicy, RateLimiter, SecretFilter, split_message, ui_text
+from bots.feedback import FeedbackClick, FeedbackTicket
 from bots.service import Asker, FAQService
 from bots.telegram_transport import AiohttpRequest
 from core import ConfigurationError, FAQBot, Reply, Settings, Suggestion, guess_language
@@ -202,15 +207,50 @@ def none_button_data(lang: str) -> str:
     return f"n:{lang}"
 
 
-def render_reply(reply: Reply) -> Rendered:
-    """The answer text, a title for its suggestions, and the suggestions as buttons."""
+def render_reply(reply: Reply, ticket: FeedbackTicket | None = None) -> Rendered:
+    """The answer text, a title for its suggestions, the suggestions as buttons, and under a
+    curated answer with a `ticket`, the feedback buttons."""
     text = reply.answer
     if reply.kind == "answer" and reply.suggestions:
         # Fallback, help and clarify texts introduce their own list; related answers need a title.
         text = f"{text}\n\n{ui_text('related', reply.lang)}"
     keyboard = _keyboard(_choices(reply.suggestions), reply.lang,
                          none_of_these=reply.kind == "clarify")
+    if ticket is not None and reply.kind == "answer":
+        keyboard = _with_feedback_row(keyboard, ticket)
     return Rendered(html_pieces(text), keyboard)
+
+
+def _with_feedback_row(keyboard: InlineKeyboardMarkup | None,
+                       ticket: FeedbackTicket) -> InlineKeyboardMarkup:
+    """The keyboard with "helpful" and "not helpful" side by side on a last row."""
+    helpful, not_helpful = feedback.verdict_clicks(ticket)
+    row = (InlineKeyboardButton(ui_text("helpful", ticket.lang), callback_data=helpful.data()),
+           InlineKeyboardButton(ui_text("not_helpful", ticket.lang),
+                                callback_data=not_helpful.data()))
+    rows = keyboard.inline_keyboard if keyboard else ()
+    return InlineKeyboardMarkup([*rows, row])
+
+
+def keyboard_after_feedback(keyboard: InlineKeyboardMarkup | None,
+                            instead: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
+    """A message's keyboard without its feedback buttons, then `instead` one a row."""
+    rows = [[button for button in row if not _is_feedback(button)]
+            for row in (keyboard.inline_keyboard if keyboard else ())]
+    rows = [row for row in rows if row] + [[button] for button in instead]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _is_feedback(button: InlineKeyboardButton) -> bool:
+    data = button.callback_data
+    return isinstance(data, str) and feedback.parse(data) is not None
+
+
+def choice_buttons(click: FeedbackClick, topics: list[Suggestion],
+                   asker: str) -> list[InlineKeyboardButton]:
+    """The buttons offered after "not helpful" (feedback.choices_instead)."""
+    return [InlineKeyboardButton(label, callback_data=choice.data())
+            for label, choice in feedback.choices_instead(click, topics, asker)]
 
 
 def render_topics(intro: str, topics: list[Suggestion], lang: str) -> Rendered:
@@ -551,6 +591,7 @@ class _Handlers:
         self.access = AccessPolicy(settings.allowed_chats)
         self._recent = _RecentIds(DUPLICATE_WINDOW)
         self._screened = itertools.count(1)
+        self.feedback = settings.feedback
 
     def register(self, application: TelegramApp) -> None:
         """Attach every handler (screening is done before, by `admit`)."""
@@ -643,9 +684,7 @@ class _Handlers:
         message = update.message
         assert message is not None
         question = question_text(message, context.bot.username)
-        reply = self.faq.answer(question, lang_hint=_user_language(update),
-                                asker=_asker(update))
-        await _deliver(context.bot, _Target.replying_to(message), render_reply(reply))
+        await _deliver(context.bot, _Target.replying_to(message), self._answer(question, update))
 
     async def on_ask(self, update: Update, context: Context) -> None:
         """/ask <question>: answers; without a question, says how to use it."""
@@ -655,9 +694,15 @@ class _Handlers:
         if not question:
             rendered = render_text(ui_text("ask_usage", self._lang(update)))
         else:
-            rendered = render_reply(self.faq.answer(question, lang_hint=_user_language(update),
-                                                    asker=_asker(update)))
+            rendered = self._answer(question, update)
         await _deliver(context.bot, _Target.replying_to(message), rendered)
+
+    def _answer(self, question: str, update: Update) -> Rendered:
+        """The rendered reply to a question, with feedback buttons under a curated answer."""
+        reply, ticket = self.faq.answer_with_feedback(
+            question, lang_hint=_user_language(update), asker=_asker(update),
+            feedback=self.feedback)
+        return render_reply(reply, ticket)
 
     async def on_start(self, update: Update, context: Context) -> None:
         """/start: a greeting and the topics as buttons."""
@@ -687,6 +732,10 @@ class _Handlers:
         """A button click: acknowledged at once, then answered in the chat it came from."""
         query = update.callback_query
         assert query is not None
+        click = feedback.parse(query.data or "")
+        if click is not None:
+            await self._on_feedback(query, click, _asker(update), context)
+            return
         reply = self._reply_for_button(query.data or "", _asker(update))
         if reply is None or query.message is None:
             await _acknowledge(query, ui_text("stale_button", self._lang(update)))
@@ -709,6 +758,41 @@ class _Handlers:
             except UnknownIntentError:
                 return None
         return None
+
+    async def _on_feedback(self, query: CallbackQuery, click: FeedbackClick, asker: Asker,
+                           context: Context) -> None:
+        """A feedback click: recorded, acknowledged with a toast; the asker's first click
+        replaces the feedback buttons (by the topics to choose instead, after "not helpful")."""
+        if click.action == "c":
+            await self._on_choice_instead(query, click, asker, context)
+            return
+        mine = click.asker == self.faq.asker_tag(click.ref, asker)
+        first = self.faq.record_feedback(click, asker)
+        # Offered to the asker only: anyone else's view of the message must not change.
+        topics = self.faq.alternatives(click) if click.action == "n" and mine and first else []
+        toast = "feedback_alternatives" if topics else "feedback_thanks"
+        await _acknowledge(query, ui_text(toast, click.lang))
+        if mine and first:
+            await _edit_keyboard(query, choice_buttons(click, topics, click.asker))
+
+    async def _on_choice_instead(self, query: CallbackQuery, click: FeedbackClick,
+                                 asker: Asker, context: Context) -> None:
+        """A topic chosen after "not helpful": its answer in the chat, like a clarification's
+        choice; the asker's choice also takes the choices off the message."""
+        try:
+            reply = self.faq.choose_instead(click, asker)
+        except UnknownIntentError:  # the knowledge base changed since the message was sent
+            await _acknowledge(query, ui_text("stale_button", click.lang))
+            return
+        await _acknowledge(query)
+        message = query.message
+        if message is None:
+            return
+        if click.asker == self.faq.asker_tag(click.ref, asker):
+            await _edit_keyboard(query, [])
+        target = (_Target.replying_to(message) if isinstance(message, Message)
+                  else _Target(message.chat.id))
+        await _deliver(context.bot, target, render_reply(reply))
 
     async def on_inline(self, update: Update, context: Context) -> None:
         """@bot question in any chat: the best matching answers as inline results."""
@@ -766,6 +850,19 @@ async def _acknowledge(query: CallbackQuery, text: str | None = None) -> None:
         await query.answer(text)
     except TelegramError as error:
         logger.warning("could not acknowledge a button click: %s", error)
+
+
+async def _edit_keyboard(query: CallbackQuery, instead: list[InlineKeyboardButton]) -> None:
+    """Replace the feedback buttons of the clicked message by `instead` (a message too old to
+    edit keeps them: the click was recorded all the same)."""
+    message = query.message
+    if not isinstance(message, Message):  # inaccessible: too old to show or edit
+        return
+    keyboard = keyboard_after_feedback(message.reply_markup, instead)
+    try:
+        await query.edit_message_reply_markup(keyboard)
+    except TelegramError as error:
+        logger.warning("could not edit the feedback buttons: %s", error)
 
 
 async def _deliver(bot: Bot, target: _Target, rendered: Rendered) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 ReplyKind = Literal["answer", "clarify", "smalltalk", "fallback"]
 MAX_CLARIFY_CHOICES = 3
+# The other topics offered to a user who found an answer unhelpful.
+MAX_ALTERNATIVES = 3
 
 _CLARIFY_PROMPT = {
     "fr": "Je ne suis pas sûr d'avoir compris. Vouliez-vous dire :",
@@ -52,6 +54,14 @@ class Reply(BaseModel):
     lang: str
     answer: str = Field(description="the text a user sees")
     suggestions: list[Suggestion] = Field(default_factory=list)
+
+
+class RankedReply(NamedTuple):
+    """A reply and, for a curated answer, the FAQ intents ranked next for its question, best
+    first: what a user who found the answer unhelpful may have meant instead."""
+
+    reply: Reply
+    alternatives: list[str]
 
 
 class FAQBot:
@@ -90,10 +100,22 @@ class FAQBot:
         The reply language is `lang` if given, else the language the text is written in, else
         `lang_hint` (a user's platform locale), else the knowledge base's default.
         """
+        return self.answer_ranked(text, lang, lang_hint=lang_hint).reply
+
+    def answer_ranked(self, text: str, lang: str | None = None, *,
+                      lang_hint: str | None = None) -> RankedReply:
+        """`answer`, with the next FAQ intents of the ranking when the reply is an answer
+        (from the same classification: no second one)."""
         question, reply_lang = self._read(text, lang, lang_hint)
         if not has_words(question):
-            return self.fallback(reply_lang, question)
-        return self._decide(question, reply_lang, self.classifier.predict_one(question))
+            return RankedReply(self.fallback(reply_lang, question), [])
+        prediction = self.classifier.predict_one(question)
+        reply = self._decide(question, reply_lang, prediction)
+        if reply.kind != "answer":
+            return RankedReply(reply, [])
+        others = [label for label, _ in prediction.ranking
+                  if label != reply.intent and self._intents[label].kind == "faq"]
+        return RankedReply(reply, others[:MAX_ALTERNATIVES])
 
     def answer_many(self, texts: Sequence[str], lang: str | None = None) -> list[Reply]:
         """`answer` for each text, in order; the classifier ranks them all in one batch."""

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     rate_limit_seconds: float = Field(default=10.0, gt=0)
     log_text: bool = True  # FAQBOT_LOG_TEXT=0: the question log keeps no question text
     retention_days: int = Field(default=90, ge=1)
+    feedback: bool = True  # FAQBOT_FEEDBACK=0: no feedback buttons under the answers
     # The key of the question log's pseudonyms, kept out of the database (see pseudonym_key).
     id_key: SecretStr | None = None
     id_key_file: Path | None = None

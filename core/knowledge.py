@@ -77,6 +77,8 @@ class KnowledgeBase(_Strict):
     fallback: Translations
     intents: list[Intent] = Field(min_length=1)
     out_of_scope: dict[LanguageCode, list[str]] = Field(default_factory=dict)
+    # False: no "helpful / not helpful" buttons under the answers (as FAQBOT_FEEDBACK=0).
+    feedback: bool = True
 
     @model_validator(mode="after")
     def _check_consistency(self) -> KnowledgeBase:

@@ -1,11 +1,12 @@
 """The question log: one row per question the bot was asked, for the curators' loop.
 
-`faqbot review` and `faqbot stats` read it; `faqbot run` writes it. Chat and user ids are never
-stored: they become keyed hashes (HMAC-SHA256), so the questions of one person group together
-without naming them. The key is a random salt kept in the database, unless one is given from
-outside (FAQBOT_ID_KEY): ids are pseudonymised, not anonymised, since whoever holds the key can
-hash every possible id and match. `SQLiteQuestionLog` is the storage (SQLite in WAL mode, a
-schema upgraded in place by numbered migrations, deleted text overwritten);
+`faqbot review` and `faqbot stats` read it; `faqbot run` writes it, with what users said of the
+answers through their feedback buttons (helpful or not, and the topic chosen instead). Chat and
+user ids are never stored: they become keyed hashes (HMAC-SHA256), so the questions of one
+person group together without naming them. The key is a random salt kept in the database, unless
+one is given from outside (FAQBOT_ID_KEY): ids are pseudonymised, not anonymised, since whoever
+holds the key can hash every possible id and match. `SQLiteQuestionLog` is the storage (SQLite
+in WAL mode, a schema upgraded in place by numbered migrations, deleted text overwritten);
 `BackgroundQuestionLog` puts it on a thread of its own, so that recording never makes a reply
 wait for the disk, and neither a failing database nor one that cannot be opened ever breaks one.
 """
@@ -22,6 +23,7 @@ import secrets
 import sqlite3
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -35,7 +37,7 @@ from core.errors import FaqbotError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The choice recorded when a user answers a clarification with "none of these"; the dash keeps
 # it apart from every intent id.
 NONE_OF_THESE = "-none-"
@@ -68,7 +70,24 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE questions ADD COLUMN latency_ms REAL NOT NULL DEFAULT 0",
         "CREATE INDEX questions_asker ON questions (platform, chat, user, kind)",
     ),
+    # Version 3 records what users said of an answer (the feedback buttons): a reference
+    # carried by the buttons finds the question, and one row per user and question keeps the
+    # verdict and, after "not helpful", the topic chosen instead.
+    3: (
+        "ALTER TABLE questions ADD COLUMN ref TEXT",
+        "CREATE INDEX questions_ref ON questions (ref) WHERE ref IS NOT NULL",
+        """CREATE TABLE feedback (
+               id INTEGER PRIMARY KEY,
+               question INTEGER NOT NULL REFERENCES questions (id),
+               at REAL NOT NULL,
+               user TEXT NOT NULL,
+               verdict TEXT NOT NULL,
+               choice TEXT,
+               UNIQUE (question, user))""",
+    ),
 }
+HELPFUL = "helpful"
+NOT_HELPFUL = "not_helpful"
 
 
 class QuestionLogError(FaqbotError):
@@ -77,6 +96,16 @@ class QuestionLogError(FaqbotError):
 
 class OutdatedSchemaError(QuestionLogError):
     """A read-only opening met an older schema, which only a writer can upgrade."""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What one user said of an answer with its feedback buttons; `user` is a pseudonym."""
+
+    at: datetime
+    user: str
+    verdict: str  # HELPFUL or NOT_HELPFUL
+    choice: str | None = None  # after NOT_HELPFUL: the intent chosen instead, or NONE_OF_THESE
 
 
 @dataclass(frozen=True)
@@ -95,6 +124,8 @@ class LoggedQuestion:
     suggestions: tuple[str, ...] = ()
     latency_ms: float = 0.0
     choice: str | None = None  # after a clarify: an intent id or NONE_OF_THESE
+    ref: str | None = None  # the reference its feedback buttons carry (answers only)
+    feedback: tuple[Feedback, ...] = ()  # filled when read back, oldest first
 
 
 # A platform's chat or user id, as the adapters have it (None when the platform gives none).
@@ -112,6 +143,14 @@ class QuestionLog(Protocol):
     def record_choice(self, platform: str, chat_id: RawId, user_id: RawId, choice: str,
                       at: datetime) -> None:
         """Attach a choice to the latest open clarification of that chat and user."""
+        ...
+
+    def record_feedback(self, platform: str, chat_id: RawId, user_id: RawId, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Attach a user's feedback (its `user` becomes the pseudonym of `user_id`) to the
+        question of that platform, chat and reference. A user keeps their first verdict; a
+        choice is kept once, after NOT_HELPFUL (a choice without a verdict records NOT_HELPFUL
+        with it). Nothing happens when the question is gone (retention)."""
         ...
 
 
@@ -232,13 +271,13 @@ class SQLiteQuestionLog:
         """Insert questions in one transaction: all of them, or none on error."""
         rows = [(entry.at.timestamp(), entry.platform, entry.chat, entry.user, entry.lang,
                  entry.question, entry.kind, entry.intent, entry.confidence,
-                 json.dumps(list(entry.suggestions)), entry.choice, entry.latency_ms)
+                 json.dumps(list(entry.suggestions)), entry.choice, entry.latency_ms, entry.ref)
                 for entry in entries]
         with self._lock, self._transaction():
             self._connection.executemany(
                 "INSERT INTO questions (at, platform, chat, user, lang, question, kind, intent, "
-                "confidence, suggestions, choice, latency_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                "confidence, suggestions, choice, latency_ms, ref) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def record_choice(self, platform: str, chat: str, user: str, choice: str,
                       at: datetime) -> None:
@@ -256,20 +295,46 @@ class SQLiteQuestionLog:
                                              (choice, row_id))
                     return
 
+    def record_feedback(self, platform: str, chat: str, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Attach feedback to the referenced question, as QuestionLog says."""
+        with self._lock:
+            self._connection.execute(
+                "INSERT INTO feedback (question, at, user, verdict, choice) "
+                "SELECT id, ?, ?, ?, ? FROM questions WHERE platform = ? AND chat = ? "
+                "AND ref = ? ORDER BY id DESC LIMIT 1 "
+                "ON CONFLICT (question, user) DO UPDATE SET choice = excluded.choice "
+                "WHERE feedback.choice IS NULL AND feedback.verdict = ?",
+                (feedback.at.timestamp(), feedback.user, feedback.verdict, feedback.choice,
+                 platform, chat, question_ref, NOT_HELPFUL))
+
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
-        """The questions asked at or after `since`, oldest first."""
+        """The questions asked at or after `since`, oldest first, with their feedback."""
         start = since.timestamp() if since else float("-inf")
         with self._lock:
             rows = self._connection.execute(
-                "SELECT at, platform, chat, user, lang, question, kind, intent, confidence, "
-                "suggestions, latency_ms, choice FROM questions WHERE at >= ? ORDER BY id",
+                "SELECT id, at, platform, chat, user, lang, question, kind, intent, confidence, "
+                "suggestions, latency_ms, choice, ref FROM questions WHERE at >= ? ORDER BY id",
                 (start,)).fetchall()
-        return [_entry(row) for row in rows]
+            feedback_rows = self._connection.execute(
+                "SELECT feedback.question, feedback.at, feedback.user, verdict, feedback.choice "
+                "FROM feedback JOIN questions ON questions.id = feedback.question "
+                "WHERE questions.at >= ? ORDER BY feedback.id", (start,)).fetchall()
+        feedback: defaultdict[int, list[Feedback]] = defaultdict(list)
+        for question_id, at, user, verdict, choice in feedback_rows:
+            feedback[int(question_id)].append(Feedback(
+                at=datetime.fromtimestamp(float(at), UTC), user=str(user), verdict=str(verdict),
+                choice=None if choice is None else str(choice)))
+        return [_entry(row[1:], tuple(feedback.get(int(str(row[0])), ()))) for row in rows]
 
     def purge(self, older_than_days: int) -> None:
-        """Delete the questions asked more than `older_than_days` days ago."""
+        """Delete the questions asked more than `older_than_days` days ago, and their
+        feedback."""
         cutoff = time.time() - older_than_days * DAY_SECONDS
-        with self._lock:
+        with self._lock, self._transaction():
+            self._connection.execute(
+                "DELETE FROM feedback WHERE question IN (SELECT id FROM questions WHERE at < ?)",
+                (cutoff,))
             removed = self._connection.execute("DELETE FROM questions WHERE at < ?",
                                                (cutoff,)).rowcount
         if removed:
@@ -299,15 +364,16 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> sqlite3.Connec
     return connection
 
 
-def _entry(row: tuple[object, ...]) -> LoggedQuestion:
+def _entry(row: tuple[object, ...], feedback: tuple[Feedback, ...]) -> LoggedQuestion:
     (at, platform, chat, user, lang, question, kind, intent, confidence, suggestions,
-     latency_ms, choice) = row
+     latency_ms, choice, ref) = row
     return LoggedQuestion(
         at=datetime.fromtimestamp(float(str(at)), UTC), platform=str(platform), chat=str(chat),
         user=str(user), lang=str(lang), question=None if question is None else str(question),
         kind=str(kind), intent=None if intent is None else str(intent),
         confidence=float(str(confidence)), suggestions=tuple(json.loads(str(suggestions))),
-        latency_ms=float(str(latency_ms)), choice=None if choice is None else str(choice))
+        latency_ms=float(str(latency_ms)), choice=None if choice is None else str(choice),
+        ref=None if ref is None else str(ref), feedback=feedback)
 
 
 def open_for_reading(path: Path | str) -> SQLiteQuestionLog:
@@ -384,13 +450,13 @@ class BackgroundQuestionLog:
     """A question log whose writes run on one thread of its own, through a bounded queue.
 
     `store` is the storage, or a function that opens it. The thread then opens it, and while
-    that fails (a database locked by another process, a directory missing) it tries again
-    with a growing delay: meanwhile `up` is False, `problem` says why, and each question is
-    lost and counted. `record`, `record_choice` and `purge` return at once. A full queue or a
-    database error (locked, read-only, disk full) loses that write only: it is counted
-    (`failures`, and `on_failure` for metrics) and logged, and the next writes are tried as
-    usual. With `retention_days`, questions older than that are purged once the store is open,
-    then daily.
+    that fails (a database locked by another process, a directory missing) it tries again with a
+    growing delay: meanwhile `up` is False, `problem` says why, and each question is lost and
+    counted. `record`, `record_choice`, `record_feedback` and `purge` return at once. A full
+    queue or a database error (locked, read-only, disk full) loses that write only: it is
+    counted (`failures`, and `on_failure` for metrics) and logged, and the next writes are tried
+    as usual. With `retention_days`, questions older than that are purged once the store is
+    open, then daily.
     """
 
     def __init__(self, store: SQLiteQuestionLog | Callable[[], SQLiteQuestionLog], *,
@@ -438,6 +504,16 @@ class BackgroundQuestionLog:
         def attach(store: SQLiteQuestionLog) -> None:
             store.record_choice(platform, store.pseudonym(platform, chat_id),
                                 store.pseudonym(platform, user_id), choice, at)
+
+        self._submit(attach)
+
+    def record_feedback(self, platform: str, chat_id: RawId, user_id: RawId, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Queue feedback (after the question it rates: one queue, in order)."""
+
+        def attach(store: SQLiteQuestionLog) -> None:
+            store.record_feedback(platform, store.pseudonym(platform, chat_id), question_ref,
+                                  replace(feedback, user=store.pseudonym(platform, user_id)))
 
         self._submit(attach)
 

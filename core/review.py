@@ -3,8 +3,10 @@
 The questions that got a fallback or a clarification, or an answer with a low confidence, are
 grouped by similarity (character n-gram TF-IDF on normalised text, cosine similarity), each
 group with its count, its questions and the intents the classifier finds nearest. The choices
-users made after a clarification are labelled examples. `export_candidates` writes both as a
-knowledge-base file a curator edits and merges.
+users made after a clarification are labelled examples. Answers users marked "not helpful"
+(feedback buttons) are grouped the same way, with the intents answered and what users chose
+instead. `export_candidates` writes them all as a knowledge-base file a curator edits and
+merges.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import yaml
 
 from core.bot import FAQBot
 from core.knowledge import KnowledgeBase
-from core.questionlog import NONE_OF_THESE, LoggedQuestion
+from core.questionlog import NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
 from core.text import normalize, printable
 
 # An answer below this confidence is worth a curator's look even though it was given.
@@ -61,6 +63,26 @@ class LabelledQuestion:
 
 
 @dataclass(frozen=True)
+class UnhelpfulQuestion:
+    """A question whose answer users marked not helpful."""
+
+    text: str
+    marks: int  # "not helpful" clicks
+    chosen: str | None  # the intent users most often chose instead; None when none was
+
+
+@dataclass(frozen=True)
+class UnhelpfulGroup:
+    """Similar questions whose answers users marked not helpful."""
+
+    marks: int
+    questions: list[UnhelpfulQuestion]
+    answered: dict[str, int]  # the intent answered -> marks
+    chosen: dict[str, int]  # what users chose instead (an intent or NONE_OF_THESE) -> count
+    lang: str
+
+
+@dataclass(frozen=True)
 class Review:
     """Everything `faqbot review` shows."""
 
@@ -70,6 +92,8 @@ class Review:
     without_text: int  # among those, questions logged with FAQBOT_LOG_TEXT=0
     groups: list[QuestionGroup]
     labelled: list[LabelledQuestion]
+    unhelpful: list[UnhelpfulGroup]
+    unhelpful_without_text: int  # answers marked not helpful, logged with FAQBOT_LOG_TEXT=0
 
     def as_dict(self) -> dict[str, Any]:
         """The `--json` form."""
@@ -88,6 +112,15 @@ class Review:
                        for group in self.groups],
             "labelled": [{"intent": item.intent, "question": item.question, "lang": item.lang,
                           "count": item.count} for item in self.labelled],
+            "not_helpful": [{"marks": group.marks, "lang": group.lang,
+                             "answered": group.answered,
+                             "chosen": {_choice_name(choice): count
+                                        for choice, count in group.chosen.items()},
+                             "questions": [{"text": item.text, "marks": item.marks,
+                                            "chosen": item.chosen}
+                                           for item in group.questions]}
+                            for group in self.unhelpful],
+            "not_helpful_without_text": self.unhelpful_without_text,
         }
 
 
@@ -102,9 +135,12 @@ def build_review(entries: Sequence[LoggedQuestion], bot: FAQBot,
     flagged = [entry for entry in entries if needs_review(entry)]
     with_text = [entry for entry in flagged
                  if entry.question is not None and normalize(entry.question)]
+    unhelpful = [entry for entry in entries if _marks(entry)]
     return Review(since=since, questions=len(entries), to_review=len(flagged),
                   without_text=sum(entry.question is None for entry in flagged),
-                  groups=_groups(with_text, bot), labelled=_labelled(with_text, bot.kb))
+                  groups=_groups(with_text, bot), labelled=_labelled(with_text, bot.kb),
+                  unhelpful=_unhelpful_groups(unhelpful),
+                  unhelpful_without_text=sum(entry.question is None for entry in unhelpful))
 
 
 def _groups(entries: list[LoggedQuestion], bot: FAQBot) -> list[QuestionGroup]:
@@ -176,6 +212,47 @@ def _labelled(entries: list[LoggedQuestion], kb: KnowledgeBase) -> list[Labelled
     return sorted(labelled, key=lambda item: (-item.count, item.intent, item.question))
 
 
+def _marks(entry: LoggedQuestion) -> int:
+    """How many users marked the answer to this question not helpful."""
+    return sum(item.verdict == NOT_HELPFUL for item in entry.feedback)
+
+
+def _unhelpful_groups(entries: list[LoggedQuestion]) -> list[UnhelpfulGroup]:
+    by_form: dict[str, list[LoggedQuestion]] = defaultdict(list)
+    for entry in entries:
+        if entry.question is not None and normalize(entry.question):
+            by_form[normalize(entry.question)].append(entry)
+    marks = {form: sum(_marks(entry) for entry in group) for form, group in by_form.items()}
+    forms = sorted(by_form, key=lambda form: (-marks[form], form))
+    groups = [_unhelpful_group([by_form[forms[index]] for index in members])
+              for members in group_similar(forms)]
+    return sorted(groups, key=lambda group: -group.marks)
+
+
+def _unhelpful_group(forms: list[list[LoggedQuestion]]) -> UnhelpfulGroup:
+    entries = [entry for form in forms for entry in form]
+    answered: Counter[str] = Counter()
+    for entry in entries:
+        answered[entry.intent or "?"] += _marks(entry)
+    return UnhelpfulGroup(
+        marks=sum(answered.values()), questions=[_unhelpful_question(form) for form in forms],
+        answered=dict(answered), chosen=dict(_choices_instead(entries)),
+        lang=_most_common(entry.lang for entry in entries))
+
+
+def _unhelpful_question(form: list[LoggedQuestion]) -> UnhelpfulQuestion:
+    intents = [(choice, count) for choice, count in _choices_instead(form).most_common()
+               if choice != NONE_OF_THESE]
+    return UnhelpfulQuestion(text=_most_common(entry.question or "" for entry in form),
+                             marks=sum(_marks(entry) for entry in form),
+                             chosen=intents[0][0] if intents else None)
+
+
+def _choices_instead(entries: list[LoggedQuestion]) -> Counter[str]:
+    return Counter(item.choice for entry in entries for item in entry.feedback
+                   if item.verdict == NOT_HELPFUL and item.choice)
+
+
 def _most_common(values: Iterable[str]) -> str:
     return Counter(values).most_common(1)[0][0]
 
@@ -213,7 +290,30 @@ def format_review(review: Review) -> str:
         lines += ["", "Labelled by users after a clarification:"]
         lines += [f'  {item.intent} <- "{item.question}"'
                   + (f" x{item.count}" if item.count > 1 else "") for item in review.labelled]
-    return _escaped(lines)
+    return _escaped(lines + _unhelpful_lines(review))
+
+
+def _unhelpful_lines(review: Review) -> list[str]:
+    """The section "answers users marked not helpful"."""
+    if not review.unhelpful and not review.unhelpful_without_text:
+        return []
+    lines = ["", f"Answers users marked not helpful, in {len(review.unhelpful)} groups:"]
+    if review.unhelpful_without_text:
+        lines.append(f"  ({review.unhelpful_without_text} more logged without their text, "
+                     "FAQBOT_LOG_TEXT=0)")
+    for number, group in enumerate(review.unhelpful, 1):
+        answered = ", ".join(f"{intent} {count}" for intent, count in _by_count(group.answered))
+        chosen = [f"{_choice_name(choice)} {count}" for choice, count in _by_count(group.chosen)]
+        unchosen = group.marks - sum(group.chosen.values())
+        chosen += [f"no choice {unchosen}"] if unchosen else []
+        lines += ["", f"{number:>3}. {group.marks} not helpful, {group.lang}; answered: "
+                      f"{answered}",
+                  f"     chosen instead: {', '.join(chosen)}"]
+        lines += [f'     "{item.text}"' + (f" x{item.marks}" if item.marks > 1 else "")
+                  for item in group.questions[:SHOWN_QUESTIONS]]
+        if len(group.questions) > SHOWN_QUESTIONS:
+            lines.append(f"     ... and {len(group.questions) - SHOWN_QUESTIONS} more")
+    return lines
 
 
 def _escaped(lines: list[str]) -> str:
@@ -252,9 +352,11 @@ class _Candidate:
 def export_candidates(review: Review, kb: KnowledgeBase, source: str = "") -> str | None:
     """A knowledge-base file (YAML) holding the candidate examples; None if there are none.
 
-    Labelled questions go under the intent users chose. Each group goes under out_of_scope
-    when the bot mostly refused it or no intent is near, else under its nearest intent. A
-    question the knowledge base already holds is left out. Every intent is listed, with its
+    Labelled questions go under the intent users chose. A question whose answer users marked
+    not helpful goes under the intent they most often chose instead, or under out_of_scope
+    when they chose none. Each group goes under out_of_scope when the bot mostly refused it or
+    no intent is near, else under its nearest intent. A question the knowledge base already
+    holds, or one whose owner left the knowledge base, is left out. Every intent is listed, with its
     question and answer copied for reference, so that a curator can move a line to any of
     them, and the file validates on its own (`faqbot validate --kb FILE`).
     """
@@ -290,6 +392,12 @@ def _place_candidates(review: Review, kb: KnowledgeBase,
     for item in review.labelled:
         times = f"{item.count} times" if item.count > 1 else "once"
         add(item.intent, item.lang, item.question, f"chosen {times} after a clarification")
+    for unhelpful in review.unhelpful:
+        for question in unhelpful.questions:
+            if question.chosen is None or kb.intent(question.chosen):
+                add(question.chosen, unhelpful.lang, question.text,
+                    f"answer marked not helpful {question.marks}x; answered: "
+                    + ", ".join(unhelpful.answered))
     for number, group in enumerate(review.groups, 1):
         owner = None if group.mostly_refused or not group.nearest else group.nearest[0][0]
         for text, count in group.questions:
@@ -305,8 +413,10 @@ def _export_header(review: Review, source: str) -> list[str]:
         f"# {review.questions} questions {period}, {review.to_review} to review"
         + (f"; knowledge base {source}." if source else "."),
         "#",
-        "# Under an intent: questions users chose it for after a clarification, and groups of",
-        "# questions it is the nearest intent of. Under out_of_scope: groups the bot refused.",
+        "# Under an intent: questions users chose it for after a clarification or instead of an",
+        "# answer they marked not helpful, and groups of questions it is the nearest intent of.",
+        "# Under out_of_scope: groups the bot refused, and questions whose answer users marked",
+        "# not helpful without choosing another topic.",
         "# Check every line: keep it, move it to the right intent (or out_of_scope) or delete",
         "# it, then copy the examples into the knowledge base. Every intent is listed, with its",
         "# question and answer for reference only. `faqbot validate --kb THIS_FILE` checks it.",

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -19,9 +20,12 @@ import pytest
 
 from core.config import Settings
 from core.questionlog import (
+    HELPFUL,
     NONE_OF_THESE,
+    NOT_HELPFUL,
     SCHEMA_VERSION,
     BackgroundQuestionLog,
+    Feedback,
     LoggedQuestion,
     QuestionLogError,
     SQLiteQuestionLog,
@@ -100,6 +104,54 @@ def test_choice_goes_to_the_open_clarification_that_offered_it(store: SQLiteQues
     assert choices == {"vieux": None, "adresse horaires": "address", "autre": NONE_OF_THESE}
 
 
+def test_feedback_is_linked_to_its_question_once_per_user(store: SQLiteQuestionLog) -> None:
+    store.record_many([replace(entry("horaires ?"), ref="Ab3_-x9Z"),
+                       replace(entry("adresse ?"), ref="Qq000000"),
+                       replace(entry("adresse ?", chat="c2"), ref="Zz111111")])
+    later = NOW + timedelta(seconds=5)
+
+    def click(platform: str, ref: str, user: str, verdict: str, choice: str | None = None) -> None:
+        store.record_feedback(platform, "c1", ref, Feedback(later, user, verdict, choice))
+
+    click("telegram", "Ab3_-x9Z", "u1", HELPFUL)
+    click("telegram", "Ab3_-x9Z", "u1", NOT_HELPFUL)  # a second verdict changes nothing
+    click("telegram", "Ab3_-x9Z", "u2", NOT_HELPFUL)
+    click("telegram", "Ab3_-x9Z", "u2", NOT_HELPFUL, "address")
+    click("telegram", "Ab3_-x9Z", "u2", NOT_HELPFUL, "delivery")  # the first choice stays
+    # A choice without a verdict counts as "not helpful"; another chat's reference is not ours.
+    click("telegram", "Qq000000", "u3", NOT_HELPFUL, NONE_OF_THESE)
+    click("telegram", "Zz111111", "u3", HELPFUL)
+    click("discord", "Qq000000", "u3", HELPFUL)
+    # A question gone with retention (or never logged): nothing is recorded, nothing fails.
+    click("telegram", "gone0000", "u1", HELPFUL)
+    rows = store.entries()
+    assert [row.ref for row in rows] == ["Ab3_-x9Z", "Qq000000", "Zz111111"]
+    assert rows[0].feedback == (Feedback(later, "u1", HELPFUL),
+                                Feedback(later, "u2", NOT_HELPFUL, "address"))
+    assert rows[1].feedback == (Feedback(later, "u3", NOT_HELPFUL, NONE_OF_THESE),)
+    assert rows[2].feedback == ()
+
+
+def test_purge_takes_the_feedback_of_old_questions(store: SQLiteQuestionLog) -> None:
+    store.record_many([replace(entry("old", at=NOW - timedelta(days=40)), ref="old00000"),
+                       replace(entry("new"), ref="new00000")])
+    for ref in ("old00000", "new00000"):
+        store.record_feedback("telegram", "c1", ref, Feedback(NOW, "u1", HELPFUL))
+    store.purge(30)
+    assert store._connection.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
+    assert [(row.question, len(row.feedback)) for row in store.entries()] == [("new", 1)]
+
+
+def test_feedback_is_written_in_order_by_the_background_writer(tmp_path: Path) -> None:
+    store = SQLiteQuestionLog(tmp_path / "q.sqlite3")
+    log = BackgroundQuestionLog(store)
+    log.record(replace(entry(), ref="abcdefgh"), CHAT, USER)  # queued: feedback comes after
+    log.record_feedback("telegram", CHAT, 9, "abcdefgh", Feedback(NOW, "", NOT_HELPFUL))
+    stored = Feedback(NOW, store.pseudonym("telegram", 9), NOT_HELPFUL)
+    assert log.entries()[0].feedback == (stored,)
+    log.close()
+
+
 def test_purge_removes_only_old_questions(store: SQLiteQuestionLog) -> None:
     store.record(entry("ancien", at=NOW - timedelta(days=10)))
     store.record(entry("recent", at=NOW - timedelta(days=1)))
@@ -148,8 +200,10 @@ def test_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     store = SQLiteQuestionLog(path)
     assert store.pseudonym("discord", 1) == SQLiteQuestionLog(path).pseudonym("discord", 1)
     store.record_choice("discord", "c", "u", "address", NOW)
-    store.record(entry("new row"))
+    store.record(replace(entry("new row"), ref="r0000000"))
+    store.record_feedback("telegram", "c1", "r0000000", Feedback(NOW, "u1", HELPFUL))
     assert [row.choice for row in store.entries()] == ["address", None, None]
+    assert [len(row.feedback) for row in store.entries()] == [0, 0, 1]
     store.close()
     with sqlite3.connect(path) as check:
         version = check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
