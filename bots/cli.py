@@ -163,14 +163,17 @@ MAX_DAYS = 36_500
 
 
 def _days(text: str) -> float:
-    days = float(text)
+    try:
+        days = float(text)
+    except ValueError:
+        days = float("nan")  # refused just below, with the same message
     if not 0 < days <= MAX_DAYS:  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"must be a number of days above 0, at most {MAX_DAYS}")
     return days
 
 
 def _port(text: str) -> int:
-    port = int(text)
+    port = int(text) if text.isdigit() else 0
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError("must be a TCP port, from 1 to 65535")
     return port

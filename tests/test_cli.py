@@ -143,6 +143,7 @@ def test_benchmark_on_missing_folder_exits_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [
     ["run", "--metrics-port", "70000"], ["run", "--port", "0"], ["stats", "--since", "inf"],
     ["stats", "--since", "nan"], ["review", "--since", "1e300"], ["stats", "--since", "-1"],
+    ["stats", "--since", "abc"], ["run", "--metrics-port", "80x"], ["studio", "--port", "-5"],
 ])
 def test_out_of_range_flag_exits_2_with_one_line(args: list[str],
                                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -152,6 +153,7 @@ def test_out_of_range_flag_exits_2_with_one_line(args: list[str],
     error = capsys.readouterr().err
     assert error.startswith(f"faqbot {args[0]}: error: argument {args[1]}: ")
     assert error.count("\n") == 1, error
+    assert "invalid" not in error, error  # argparse's "invalid _port value" names our code
 
 
 def test_evaluate_with_too_few_texts_for_the_folds_exits_2(
