@@ -141,6 +141,13 @@ def _kb_path(args: argparse.Namespace, settings: Settings | None = None) -> Path
     return Path(args.kb or settings.kb or DEFAULT_KB_PATH)
 
 
+def _sentence_embeddings() -> Callable[[Sequence[str]], Any]:
+    """What `validate` and `review` compare meanings with: the sentence encoder."""
+    from core.encoder import shared_encoder
+
+    return shared_encoder().encode
+
+
 def _ask(args: argparse.Namespace) -> int:
     bot = FAQBot.from_path(_kb_path(args))
     if args.question is not None:
@@ -235,7 +242,7 @@ def _review(args: argparse.Namespace) -> int:
     since, entries = _logged_questions(args, settings)
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
-    review = build_review(entries, bot, since)
+    review = build_review(entries, bot, since, embed=_sentence_embeddings())
     print(json.dumps(review.as_dict(), ensure_ascii=False) if args.json
           else format_review(review))
     if args.export:
