@@ -195,7 +195,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     path = _kb_path(args)
     kb = load_knowledge_base(path)
-    for warning in lint_knowledge_base(kb):
+    for warning in lint_knowledge_base(kb, embed=_sentence_embeddings()):
         print(f"faqbot: warning: {path}: {warning}", file=sys.stderr)
     print(f"{path}: valid ({len(kb.faq_intents)} FAQ intents, {len(kb.intents)} in all)")
     return EXIT_OK

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core.encoder import shared_encoder
 from core.errors import KnowledgeBaseError
 from core.knowledge import load_knowledge_base
 from core.lint import lint_knowledge_base
@@ -120,3 +121,17 @@ def test_lint_warns_on_thin_intent_and_near_duplicates(tmp_path: Path, tiny: dic
     warnings = lint_knowledge_base(load_knowledge_base(_write(tmp_path, tiny)))
     assert "intent 'delivery': only 1 examples in 'en'" in warnings
     assert any("near-duplicate" in w and "open the store" in w for w in warnings)
+
+
+def test_lint_warns_on_a_translation_under_another_intent(
+        tiny_kb_path: Path, translation_elsewhere_kb: Path) -> None:
+    embed = shared_encoder().encode
+    assert not [w for w in lint_knowledge_base(load_knowledge_base(tiny_kb_path), embed=embed)
+                if "same meaning" in w]
+    kb = load_knowledge_base(translation_elsewhere_kb)
+    meanings = [w for w in lint_knowledge_base(kb, embed=embed) if "same meaning" in w]
+    assert len(meanings) == 1
+    assert "'how much does delivery to Belgium cost' (address)" in meanings[0]
+    assert "'combien coûte la livraison en Belgique' (delivery)" in meanings[0]
+    # Without the encoder (`encoder: none`), no meaning is compared.
+    assert not [w for w in lint_knowledge_base(kb) if "same meaning" in w]
