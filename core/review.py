@@ -5,9 +5,8 @@ grouped by similarity, each group with its count, its questions and the intents 
 finds nearest. Two questions are similar when their wording is (character n-gram TF-IDF on
 normalised text) or, given sentence embeddings, when their meaning is, across languages too:
 "combien de drones l'armée va acheter" and "combien de drones vont être achetés" share few
-n-grams but one meaning. The choices
-users made after a clarification are labelled examples. `export_candidates` writes both as a
-knowledge-base file a curator edits and merges.
+n-grams but one meaning. The choices users made after a clarification are labelled examples.
+`export_candidates` writes both as a knowledge-base file a curator edits and merges.
 """
 
 from __future__ import annotations
