@@ -71,21 +71,31 @@ class SentenceEncoder:
         # cache's order and the lazy load are.
         self._lock = threading.Lock()
 
-    def encode(self, texts: Sequence[str]) -> Embeddings:
-        """One L2-normalised float32 row of DIMENSIONS per text, in order."""
+    def encode(self, texts: Sequence[str], *, remember: bool = True) -> Embeddings:
+        """One L2-normalised float32 row of DIMENSIONS per text, in order.
+
+        Texts already in the cache are not encoded again; the others are kept there unless
+        `remember` is false (questions: each is new, and must not push examples out).
+        """
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
         with self._lock:
             missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
-            if missing:
-                self._remember(missing, self._model().encode(missing))
-            rows = [self._cache[text] for text in texts]
+            found = dict(zip(missing, self._model().encode(missing), strict=True)) if missing \
+                else {}
+            if remember:
+                self._remember(found)
+            rows = []
             for text in texts:
-                self._cache.move_to_end(text)
-        if not rows:
-            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+                row = found.get(text)
+                if row is None:
+                    row = self._cache[text]
+                    self._cache.move_to_end(text)
+                rows.append(row)
         return np.stack(rows)
 
-    def _remember(self, texts: list[str], embeddings: Embeddings) -> None:
-        for text, row in zip(texts, embeddings, strict=True):
+    def _remember(self, embeddings: dict[str, Embeddings]) -> None:
+        for text, row in embeddings.items():
             row.setflags(write=False)
             self._cache[text] = row
         while len(self._cache) > self.cache_size:

@@ -55,6 +55,8 @@ class KnowledgeBase(_Strict):
     fallback: Translations
     intents: list[Intent] = Field(min_length=1)
     out_of_scope: dict[str, list[str]] = Field(default_factory=dict)
+    # "none": no sentence encoder, the classifier reads n-grams only (the smallest deployments).
+    encoder: Literal["multilingual-use-v3", "none"] = "multilingual-use-v3"
 
     @model_validator(mode="after")
     def _check_consistency(self) -> KnowledgeBase:

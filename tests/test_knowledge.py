@@ -43,6 +43,14 @@ def test_tiny_kb_loads(tiny_kb_path: Path) -> None:
     assert "Quels sont les horaires d'ouverture ?" in texts
 
 
+def test_encoder_setting(tmp_path: Path, tiny: dict) -> None:
+    assert load_knowledge_base(_write(tmp_path, tiny)).encoder == "multilingual-use-v3"
+    tiny["encoder"] = "none"
+    assert load_knowledge_base(_write(tmp_path, tiny)).encoder == "none"
+    tiny["encoder"] = "bert"
+    assert "encoder" in _error(tmp_path, tiny)
+
+
 def test_unknown_field(tmp_path: Path, tiny: dict) -> None:
     tiny["intents"][1]["answers"] = {"fr": "x"}
     message = _error(tmp_path, tiny)
