@@ -161,6 +161,23 @@ def test_review_groups_by_meaning(shop_bot: FAQBot, encoder: SentenceEncoder) ->
     assert [len(group.questions) for group in build_review(log, shop_bot).groups] == [2, 1, 1]
 
 
+@pytest.mark.parametrize(("encoder", "groups"), [("multilingual-use-v3", 1), ("none", 2)])
+def test_review_command_groups_by_meaning_unless_the_encoder_is_off(
+        tiny_kb_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], encoder: str,
+        groups: int) -> None:
+    kb_path = tmp_path / "kb.yaml"
+    kb_path.write_text(tiny_kb_path.read_text(encoding="utf-8") + f"encoder: {encoder}\n",
+                       encoding="utf-8")
+    log_path = tmp_path / "questions.sqlite3"
+    store = SQLiteQuestionLog(log_path)
+    for question in ("combien de drones l'armée va acheter",
+                     "combien de drones va acheter l'armee", "combien de drones vont être achetés"):
+        store.record(asked(question, "fallback"))
+    store.close()
+    assert main(["review", "--db", str(log_path), "--kb", str(kb_path), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["groups"]) == groups
+
+
 def test_review_groups_what_went_wrong(shop_bot: FAQBot) -> None:
     review = build_review(LOG, shop_bot)
     assert (review.questions, review.to_review, review.without_text) == (len(LOG), 13, 1)
