@@ -1,9 +1,11 @@
 """A cache of trained classifiers, so a CLI call or a restart does not retrain what has not changed.
 
-Entries are keyed by a fingerprint of the validated knowledge base and of the versions that
-shape training (faqbot, scikit-learn, numpy, the model format). They hold numpy arrays and JSON
-only (never a pickle), and are read only from a directory that belongs to the current user and
-that nobody else can write to: a planted file cannot change what the bot answers.
+Entries are keyed by a fingerprint of the validated knowledge base (its `encoder` setting
+included) and of what shapes training (faqbot's classifier, encoder and text code,
+scikit-learn, numpy, the sentence encoder's packages, the model format). They hold numpy
+arrays and JSON only (never a pickle), and are read only from a directory that belongs to the
+current user and that nobody else can write to: a planted file cannot change what the bot
+answers.
 """
 
 from __future__ import annotations

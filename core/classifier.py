@@ -11,8 +11,8 @@ word with the examples) is one more feature block, but it costs milliseconds whe
 n-grams cost tens of microseconds. So the classifier is a cascade: a second model on the
 n-grams alone answers the questions it is sure of, and the full model decides the rest. How
 sure is sure enough is chosen by cross-validation: the n-gram model may answer where, out of
-fold, it gave the full model's decision 199 times in 200. `embedding_weight=0` (a knowledge base's
-`encoder: none`) leaves the n-gram model alone, with no encoder loaded.
+fold, it gave the full model's decision 199 times in 200. `embedding_weight=0` (a knowledge
+base's `encoder: none`) leaves the n-gram model alone, with no encoder loaded.
 
 Out-of-scope examples (label None) become one extra class the model learns. That class never
 appears in a ranking; a label's score says how far it stands above it, which is what the
@@ -205,9 +205,9 @@ class IntentClassifier:
         self.slope_ = _DEFAULT_SLOPE
         self.bias_ = 0.0
         self.spread_ = _DEFAULT_SLOPE
-        # The cascade's n-gram model (the same n-gram rows, weights and calibration of its
-        # own) answers alone when its top score reaches cascade_cut_ and leads the next by at
-        # least margin_ (never, without an encoder).
+        # The cascade's n-gram model (it reads the same n-gram rows, with weights and a
+        # calibration of its own) answers alone when its top score reaches cascade_cut_ and
+        # leads the next by at least margin_ (never, without an encoder).
         self.cascade_cut_ = math.inf
         self._quick_weights = np.zeros((0, 0))
         self._quick_intercepts = np.zeros(0)
@@ -1039,9 +1039,11 @@ def _identity(grams: list[str]) -> list[str]:
 
 
 __all__ = [
+    "EMBEDDING_WEIGHT",
     "IntentClassifier",
     "Prediction",
     "char_features",
+    "choose_cascade_cut",
     "choose_margin",
     "choose_platt",
     "choose_temperature",
