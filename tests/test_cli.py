@@ -92,6 +92,18 @@ def test_validate_ok_and_warnings(tiny_kb_path: Path, capsys: pytest.CaptureFixt
     assert "faqbot: warning:" in captured.err  # the tiny KB has thin smalltalk intents
 
 
+def test_validate_warns_on_a_translation_under_another_intent(
+        translation_elsewhere_kb: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    warning = "same meaning in two languages? 'how much does delivery"
+    assert main(["validate", "--kb", str(translation_elsewhere_kb)]) == 0
+    assert warning in capsys.readouterr().err
+    # `encoder: none` turns the encoder off: wording is compared, meaning is not.
+    with translation_elsewhere_kb.open("a", encoding="utf-8") as kb:
+        kb.write("encoder: none\n")
+    assert main(["validate", "--kb", str(translation_elsewhere_kb)]) == 0
+    assert "same meaning" not in capsys.readouterr().err
+
+
 def test_evaluate_json(tiny_kb_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--kb", str(tiny_kb_path), "--json", "--folds", "3"]) == 0
     report = json.loads(capsys.readouterr().out)

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from core import knowledge
+from core.encoder import shared_encoder
 from core.errors import KnowledgeBaseError
 from core.knowledge import load_knowledge_base
 from core.lint import lint_knowledge_base
@@ -45,6 +46,14 @@ def test_tiny_kb_loads(tiny_kb_path: Path) -> None:
     assert len(texts) == len(labels)
     assert labels.count(None) == 20
     assert "Quels sont les horaires d'ouverture ?" in texts
+
+
+def test_encoder_setting(tmp_path: Path, tiny: dict) -> None:
+    assert load_knowledge_base(_write(tmp_path, tiny)).encoder == "multilingual-use-v3"
+    tiny["encoder"] = "none"
+    assert load_knowledge_base(_write(tmp_path, tiny)).encoder == "none"
+    tiny["encoder"] = "bert"
+    assert "encoder" in _error(tmp_path, tiny)
 
 
 def test_unknown_field(tmp_path: Path, tiny: dict) -> None:
@@ -195,3 +204,15 @@ def test_language_codes_are_two_lower_case_letters(tmp_path: Path, tiny_kb_path:
                                                    old: str, new: str, field: str) -> None:
     message = _refused(_edited(tmp_path, tiny_kb_path, old, new))
     assert field in message and "is not two lower-case letters" in message
+def test_lint_warns_on_a_translation_under_another_intent(
+        tiny_kb_path: Path, translation_elsewhere_kb: Path) -> None:
+    embed = shared_encoder().encode
+    assert not [w for w in lint_knowledge_base(load_knowledge_base(tiny_kb_path), embed=embed)
+                if "same meaning" in w]
+    kb = load_knowledge_base(translation_elsewhere_kb)
+    meanings = [w for w in lint_knowledge_base(kb, embed=embed) if "same meaning" in w]
+    assert len(meanings) == 1
+    assert "'how much does delivery to Belgium cost' (address)" in meanings[0]
+    assert "'combien coûte la livraison en Belgique' (delivery)" in meanings[0]
+    # Without the encoder (`encoder: none`), no meaning is compared.
+    assert not [w for w in lint_knowledge_base(kb) if "same meaning" in w]

@@ -10,13 +10,21 @@ import sys
 
 import pytest
 
-from bots.bench import Figure, Report, Target, format_table, varied_questions
+from bots.bench import (
+    Figure,
+    Report,
+    Target,
+    format_table,
+    unseen_questions,
+    varied_questions,
+)
 
 # Every figure a run in a repository checkout reports (CLINC150 is left out of quick runs).
 EXPECTED = {
-    "answer_median_us", "answer_p99_us", "batch_per_second", "batch_ranking_per_second",
-    "train_kb_s",
-    "ask_first_run_s", "ask_s", "ask_peak_mb", "ask_retrained", "python_s",
+    "answer_median_us", "answer_p99_us", "answer_p99_over_median", "batch_per_second",
+    "batch_ranking_per_second", "train_kb_s", "train_kb_first_s",
+    "ask_first_run_s", "ask_s", "ask_peak_mb", "ask_encoder_s", "ask_encoder_peak_mb",
+    "ask_retrained", "python_s",
     *(f"{platform}_{figure}" for platform in ("telegram", "discord")
       for figure in ("paced_median_ms", "paced_p99_ms", "per_second", "lost",
                      "burst_median_ms", "burst_p99_ms", "bot_cpu_ms", "fake_cpu_ms", "peak_mb")),
@@ -92,3 +100,19 @@ def test_varied_questions_are_reproducible_and_varied() -> None:
     assert questions == varied_questions(texts, 200, seed=7)
     assert len(questions) == 200
     assert len(set(questions)) > 20
+
+
+def test_unseen_questions_are_distinct_and_never_a_training_text() -> None:
+    texts = ["Qu'est-ce que l'AMIAD ?", "what is the scope of the agreement", "pourquoi mistral"]
+    questions = unseen_questions(texts, 100, seed=7)
+    assert len(questions) == len(set(questions)) == 100
+    assert not set(questions) & set(texts)
+    assert questions == unseen_questions(texts, 100, seed=7)
+
+
+def test_quick_run_times_new_questions_some_through_the_encoder(
+        quick_run: dict[str, object]) -> None:
+    context = quick_run["context"]
+    assert isinstance(context, dict)
+    assert context["distinct_questions"] > 0.5 * context["questions_timed"]
+    assert 0.0 < context["questions_encoded"] < 1.0  # the cascade splits them
