@@ -146,7 +146,8 @@ def _add_studio(commands: Any) -> None:
                                                 "user data directory)")
     studio.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only)")
-    studio.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+    studio.add_argument("--port", type=_port_or_any, default=8765,
+                        help="port (default: 8765; 0: any free port, printed in the URL)")
 
 
 def _studio(args: argparse.Namespace) -> int:
@@ -178,6 +179,11 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError("must be a TCP port, from 1 to 65535")
     return port
+
+
+def _port_or_any(text: str) -> int:
+    """A port, or 0 for any free one (the studio prints the URL it got)."""
+    return 0 if text == "0" else _port(text)
 
 
 def _kb_path(args: argparse.Namespace, settings: Settings | None = None) -> Path:
