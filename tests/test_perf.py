@@ -19,6 +19,10 @@ from bots.bench import (
     varied_questions,
 )
 
+# The quick run trains and starts the bot several times, the encoder too: minutes on a loaded
+# machine.
+pytestmark = pytest.mark.timeout(660)
+
 # Every figure a run in a repository checkout reports (CLINC150 is left out of quick runs).
 EXPECTED = {
     "answer_median_us", "answer_p99_us", "answer_p99_over_median", "batch_per_second",
@@ -35,7 +39,7 @@ EXPECTED = {
 def quick_run() -> dict[str, object]:
     """`faqbot bench --quick --json` in a new process, as a user runs it."""
     result = subprocess.run([sys.executable, "-m", "bots.cli", "bench", "--quick", "--json"],
-                            capture_output=True, text=True, timeout=300, env=os.environ.copy(),
+                            capture_output=True, text=True, timeout=600, env=os.environ.copy(),
                             check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     report: dict[str, object] = json.loads(result.stdout)
@@ -104,10 +108,10 @@ def test_varied_questions_are_reproducible_and_varied() -> None:
 
 def test_unseen_questions_are_distinct_and_never_a_training_text() -> None:
     texts = ["Qu'est-ce que l'AMIAD ?", "what is the scope of the agreement", "pourquoi mistral"]
-    questions = unseen_questions(texts, 100, seed=7)
-    assert len(questions) == len(set(questions)) == 100
+    questions = unseen_questions(texts, 60, seed=7)
+    assert len(questions) == len(set(questions)) == 60
     assert not set(questions) & set(texts)
-    assert questions == unseen_questions(texts, 100, seed=7)
+    assert questions == unseen_questions(texts, 60, seed=7)
 
 
 def test_quick_run_times_new_questions_some_through_the_encoder(
