@@ -155,7 +155,8 @@ def test_benchmark_on_missing_folder_exits_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [
     ["run", "--metrics-port", "70000"], ["run", "--port", "0"], ["stats", "--since", "inf"],
     ["stats", "--since", "nan"], ["review", "--since", "1e300"], ["stats", "--since", "-1"],
-    ["stats", "--since", "abc"], ["run", "--metrics-port", "80x"], ["studio", "--port", "-5"], ["studio", "--port", "65536"],
+    ["stats", "--since", "abc"], ["run", "--metrics-port", "80x"], ["studio", "--port", "-5"],
+    ["studio", "--port", "65536"],
 ])
 def test_out_of_range_flag_exits_2_with_one_line(args: list[str],
                                                  capsys: pytest.CaptureFixture[str]) -> None:
