@@ -10,13 +10,13 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from bots.common import install_secret_filter
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
-from core.knowledge import KnowledgeBase, load_knowledge_base
+from core.encoder import meaning_embedder
+from core.knowledge import load_knowledge_base
 from core.text import json_line
 from intents import DEFAULT_KB_PATH
 
@@ -191,17 +191,6 @@ def _kb_path(args: argparse.Namespace, settings: Settings | None = None) -> Path
     return Path(args.kb or settings.kb or DEFAULT_KB_PATH)
 
 
-def _sentence_embeddings(kb: KnowledgeBase) -> Callable[[Sequence[str]], Any] | None:
-    """What `validate` and `review` compare meanings with: the sentence encoder, unless the
-    knowledge base turns it off (`encoder: none`; then they compare wording only)."""
-    if kb.encoder == "none":
-        return None
-    from core.encoder import shared_encoder
-
-    # Texts looked at once: they must not push the classifier's examples out of the cache.
-    return partial(shared_encoder().encode, remember=False)
-
-
 def _ask(args: argparse.Namespace) -> int:
     bot = FAQBot.from_path(_kb_path(args))
     if args.question is not None:
@@ -237,7 +226,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     path = _kb_path(args)
     kb = load_knowledge_base(path)
-    for warning in lint_knowledge_base(kb, embed=_sentence_embeddings(kb)):
+    for warning in lint_knowledge_base(kb, embed=meaning_embedder(kb.encoder)):
         print(f"faqbot: warning: {path}: {warning}", file=sys.stderr)
     print(f"{path}: valid ({len(kb.faq_intents)} FAQ intents, {len(kb.intents)} in all)")
     return EXIT_OK
@@ -284,7 +273,7 @@ def _review(args: argparse.Namespace) -> int:
     since, entries = _logged_questions(args, settings)
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
-    review = build_review(entries, bot, since, embed=_sentence_embeddings(bot.kb))
+    review = build_review(entries, bot, since, embed=meaning_embedder(bot.kb.encoder))
     print(json_line(review.as_dict()) if args.json else format_review(review))
     if args.export:
         candidates = export_candidates(review, bot.kb, source=str(kb_path))

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -23,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 
 Embeddings = npt.NDArray[np.float32]
+# Sentence embeddings of texts, one unit row per text (SentenceEncoder.encode).
+Embed = Callable[[Sequence[str]], Embeddings]
 
 DIMENSIONS = 512
 # Texts whose embeddings are kept: 2 KB each, so at most ~16 MB. A knowledge base has a few
@@ -130,4 +133,17 @@ def shared_encoder() -> SentenceEncoder:
         return _shared
 
 
-__all__ = ["CACHE_SIZE", "DIMENSIONS", "Embeddings", "SentenceEncoder", "shared_encoder"]
+def meaning_embedder(encoder_setting: str) -> Embed | None:
+    """What `validate`, `review` and the studio compare meanings with: the shared encoder, or
+    None when the knowledge base turns it off (`encoder: none`: they compare wording only).
+
+    Those texts are looked at once: they must not push the classifier's examples out of the
+    cache, hence `remember=False`.
+    """
+    if encoder_setting == "none":
+        return None
+    return partial(shared_encoder().encode, remember=False)
+
+
+__all__ = ["CACHE_SIZE", "DIMENSIONS", "Embed", "Embeddings", "SentenceEncoder",
+           "meaning_embedder", "shared_encoder"]

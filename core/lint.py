@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from itertools import combinations
 
 import numpy as np
 
-from core.encoder import Embeddings
+from core.encoder import Embed
 from core.knowledge import KnowledgeBase
 from core.text import normalize
 
@@ -25,7 +24,7 @@ SAME_MEANING = 0.75
 
 
 def lint_knowledge_base(kb: KnowledgeBase, *,
-                        embed: Callable[[Sequence[str]], Embeddings] | None = None) -> list[str]:
+                        embed: Embed | None = None) -> list[str]:
     """Human-readable warnings: thin intents, missing example languages, near-duplicates and,
     given `embed` (sentence embeddings, unit rows), examples of two intents that mean the same
     in two languages."""
@@ -63,7 +62,7 @@ def _near_duplicates(kb: KnowledgeBase) -> list[str]:
 
 
 def _same_meaning_across_languages(kb: KnowledgeBase,
-                                   embed: Callable[[Sequence[str]], Embeddings]) -> list[str]:
+                                   embed: Embed) -> list[str]:
     """Examples of two intents that are each other's closest in another language: one
     matrix product over every example."""
     texts, owners, languages = _examples(kb)

@@ -14,7 +14,7 @@ knowledge-base file a curator edits and merges.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,13 +23,10 @@ import numpy as np
 import yaml
 
 from core.bot import FAQBot
-from core.encoder import Embeddings
+from core.encoder import Embed
 from core.knowledge import KnowledgeBase
 from core.questionlog import NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
 from core.text import normalize, printable
-
-# Sentence embeddings of texts (core.encoder.SentenceEncoder.encode): one unit row per text.
-Embed = Callable[[Sequence[str]], Embeddings]
 
 # An answer below this confidence is worth a curator's look even though it was given.
 LOW_CONFIDENCE = 0.7

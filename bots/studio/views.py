@@ -21,12 +21,13 @@ from bots.studio import charts
 from bots.studio.state import Draft, Session, Studio
 from bots.studio.texts import LANGUAGES, texts_for
 from core import FAQBot, KnowledgeBaseError, Reply
+from core.encoder import meaning_embedder
 from core.errors import FaqbotError
 from core.evaluation import IN_SCOPE_OUTCOMES, OOS_OUTCOMES
 from core.kbedit import IntentFields, KbDraft, StaleFileError, content_hash, save
 from core.knowledge import Intent, KnowledgeBase
 from core.lint import lint_knowledge_base
-from core.questionlog import LoggedQuestion
+from core.questionlog import NONE_OF_THESE, LoggedQuestion
 from core.review import build_review
 from core.stats import KINDS, compute_stats
 from core.text import normalize
@@ -123,9 +124,18 @@ async def inbox(request: web.Request) -> web.Response:
     handled = {normalize(text) for text in bot.kb.training_data()[0]} | studio.dismissed.load()
     waiting = [entry for entry in entries
                if entry.question is None or normalize(entry.question) not in handled]
-    review = await asyncio.to_thread(build_review, waiting, bot, since)
+    review = await asyncio.to_thread(build_review, waiting, bot, since,
+                                     embed=meaning_embedder(bot.kb.encoder))
     return _render(request, "inbox.html", "inbox", review=review, log_problem=log_problem,
-                   days=days, periods=PERIODS, kb=bot.kb, total=len(entries))
+                   days=days, periods=PERIODS, kb=bot.kb, total=len(entries),
+                   none_of_these=NONE_OF_THESE,
+                   instead=[_chosen_most(group.chosen) for group in review.unhelpful])
+
+
+def _chosen_most(chosen: dict[str, int]) -> str | None:
+    """The intent users chose most often instead of a not-helpful answer, if any."""
+    intents = {choice: count for choice, count in chosen.items() if choice != NONE_OF_THESE}
+    return max(intents, key=intents.__getitem__) if intents else None
 
 
 async def inbox_action(request: web.Request) -> web.StreamResponse:

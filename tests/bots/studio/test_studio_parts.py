@@ -10,6 +10,7 @@ import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 from studio_helpers import studio, write_kb, write_log
 
@@ -17,7 +18,7 @@ from bots.cli import main
 from bots.studio import charts, server
 from bots.studio.state import DismissedQuestions, Studio
 from bots.studio.texts import TEXTS
-from core.questionlog import LoggedQuestion
+from core.questionlog import NOT_HELPFUL, Feedback, LoggedQuestion, SQLiteQuestionLog
 
 
 def test_both_languages_have_every_text() -> None:
@@ -118,3 +119,29 @@ def test_stacked_columns_fill_missing_days_and_scale_to_the_busiest() -> None:
     plot_height = charts.HEIGHT - charts.BOTTOM - charts.TOP
     assert sum(bar.height for bar in first_day) == pytest.approx(plot_height)
     assert len(chart.bars) == 3 and chart.legend == [(0, "discord"), (1, "telegram")]
+
+
+async def test_the_inbox_shows_answers_marked_not_helpful_with_the_choice_preselected(
+        tmp_path: Path) -> None:
+    kb, db = write_kb(tmp_path), tmp_path / "q.sqlite3"
+    now = datetime.now(UTC)
+    log = SQLiteQuestionLog(db)
+    try:
+        log.record_many([LoggedQuestion(
+            at=now, platform="telegram", chat="c", user="u", lang="fr",
+            question="vous êtes là le lundi matin ?", kind="answer", intent="delivery",
+            confidence=0.9, ref="r1")])
+        log.record_feedback("telegram", "c", "r1", Feedback(
+            at=now, user="u", verdict=NOT_HELPFUL, choice="opening_hours"))
+    finally:
+        log.close()
+    jar = aiohttp.CookieJar(unsafe=True)  # the cookie of an IP address, 127.0.0.1
+    async with studio(kb, db) as running, aiohttp.ClientSession(cookie_jar=jar) as client:
+        async with client.get(running.url) as response:  # the token sets the session cookie
+            assert response.status == 200
+        async with client.get(f"{running.origin}/inbox") as response:
+            page = await response.text()
+    section = page[page.index('id="unhelpful-1"'):]
+    assert "vous êtes là le lundi matin ?" in section
+    assert "delivery ×1" in section and "opening_hours ×1" in section
+    assert '<option value="opening_hours" selected>' in section
