@@ -64,7 +64,9 @@ async def _shoot(page: Page, directory: Path, name: str) -> None:
 async def _start_bot(api: FakeTelegramAPI, kb: Path, db: Path) -> asyncio.subprocess.Process:
     """`faqbot run telegram` on the same knowledge-base file (its live reload on)."""
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "FAQBOT_TELEGRAM_API_URL": api.base_url,
-           "FAQBOT_KB": str(kb), "FAQBOT_DB": str(db), "PYTHONUNBUFFERED": "1"}
+           "FAQBOT_KB": str(kb), "FAQBOT_DB": str(db), "PYTHONUNBUFFERED": "1",
+           # The test asks again until the new text comes: no rate limit may silence it.
+           "FAQBOT_RATE_LIMIT_MESSAGES": "100000"}
     env.pop("DISCORD_BOT_TOKEN", None)
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bots.cli", "run", "telegram", cwd=REPO, env=env,
