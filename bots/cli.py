@@ -125,8 +125,8 @@ def _add_curation(commands: Any) -> None:
     for sub in (review, stats):
         sub.add_argument("--since", type=_days, metavar="DAYS", help="only the last DAYS days")
         sub.add_argument("--json", action="store_true", help="one JSON object")
-        sub.add_argument("--db", type=Path, help="question log (default: FAQBOT_DB, else the "
-                                                 "user data directory)")
+        sub.add_argument("--db", help="question log: a file or a postgresql:// URL (default: "
+                                      "FAQBOT_DB, else the user data directory)")
 
 
 def _days(text: str) -> float:
@@ -263,15 +263,16 @@ def _logged_questions(args: argparse.Namespace,
     import sqlite3
     from datetime import UTC, datetime, timedelta
 
-    from core.questionlog import default_db_path, open_for_reading
+    from core.questionlog import default_db_path
+    from core.questionlog_store import describe, open_store_for_reading
 
     since = datetime.now(UTC) - timedelta(days=args.since) if args.since else None
-    path = Path(args.db or settings.db or default_db_path())
-    log = open_for_reading(path)
+    db = args.db or settings.db or default_db_path()
+    log = open_store_for_reading(db)
     try:
         return since, log.entries(since)
     except sqlite3.Error as error:
-        raise FaqbotError(f"{path}: cannot read the question log: {error}") from None
+        raise FaqbotError(f"{describe(db)}: cannot read the question log: {error}") from None
     finally:
         log.close()
 

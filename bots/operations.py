@@ -17,12 +17,8 @@ from bots.metrics import Metrics, MetricsServer, knowledge_base_version
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import FAQService, Server
 from core import ConfigurationError, FAQBot, Settings
-from core.questionlog import (
-    BackgroundQuestionLog,
-    QuestionLogError,
-    SQLiteQuestionLog,
-    default_db_path,
-)
+from core.questionlog import BackgroundQuestionLog, QuestionLogError, default_db_path
+from core.questionlog_store import describe, open_question_log_store
 
 logger = logging.getLogger(__name__)
 
@@ -38,15 +34,15 @@ class RunOptions:
 
 
 def open_question_log(settings: Settings, metrics: Metrics) -> BackgroundQuestionLog | None:
-    """The question log of FAQBOT_DB (or the default path); None, logged, when it cannot be
-    opened: the bot then answers without recording."""
-    path = settings.db or default_db_path()
+    """The question log of FAQBOT_DB (a path or a PostgreSQL URL; else the default path); None,
+    logged, when it cannot be opened: the bot then answers without recording."""
+    db = settings.db or default_db_path()
     try:
-        store = SQLiteQuestionLog(path)
+        store = open_question_log_store(db)
     except QuestionLogError as error:
         logger.error("question log disabled: %s", error)
         return None
-    logger.info("question log: %s (question text %s, kept %d days)", path,
+    logger.info("question log: %s (question text %s, kept %d days)", describe(db),
                 "recorded" if settings.log_text else "not recorded", settings.retention_days)
     return BackgroundQuestionLog(store, retention_days=settings.retention_days,
                                  on_failure=metrics.log_failures.inc)

@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FAQBOT_", frozen=True, extra="ignore")
 
     kb: Path | None = None
-    db: Path | None = None
+    db: str | None = None  # a SQLite file's path, or a postgresql:// URL
     telegram_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN")
     )
@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(int(part) for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
 
     @field_validator("telegram_bot_token", "discord_bot_token", mode="before")
     @classmethod

@@ -124,6 +124,22 @@ class QuestionLog(Protocol):
         ...
 
 
+class QuestionLogStore(QuestionLog, Protocol):
+    """A storage `BackgroundQuestionLog` writes through: SQLite here, PostgreSQL in
+    core/questionlog_pg.py."""
+
+    def record_many(self, entries: list[LoggedQuestion]) -> None:
+        """Add questions in one transaction: all of them, or none on error."""
+        ...
+
+
+def keyed_pseudonym(key: bytes, platform: str, raw_id: int | str | None) -> str:
+    """16 hex digits of HMAC-SHA256(key, "platform:id"); empty for a missing id."""
+    if raw_id is None:
+        return ""
+    return hmac.new(key, f"{platform}:{raw_id}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def default_db_path() -> Path:
     """The question log in the user's data directory (e.g. ~/.local/share/faqbot)."""
     from platformdirs import user_data_dir
@@ -215,10 +231,7 @@ class SQLiteQuestionLog:
 
     def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
         """16 hex digits of HMAC-SHA256(salt, "platform:id"); empty for a missing id."""
-        if raw_id is None:
-            return ""
-        message = f"{platform}:{raw_id}".encode()
-        return hmac.new(self._salt, message, hashlib.sha256).hexdigest()[:16]
+        return keyed_pseudonym(self._salt, platform, raw_id)
 
     def record(self, entry: LoggedQuestion) -> None:
         """Insert one question."""
@@ -357,7 +370,7 @@ class BackgroundQuestionLog:
     `retention_days`, questions older than that are purged at start and then daily.
     """
 
-    def __init__(self, store: SQLiteQuestionLog, *, retention_days: int | None = None,
+    def __init__(self, store: QuestionLogStore, *, retention_days: int | None = None,
                  on_failure: Callable[[], None] | None = None, capacity: int = 10_000) -> None:
         self.store = store
         self.retention_days = retention_days
