@@ -326,7 +326,19 @@ def _telegram_server(args: argparse.Namespace, settings: Settings, required: boo
     async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
         await telegram_bot.serve(bot, settings, stop, webhook)
 
-    return [serve]
+    return [_elected_if_shared(serve, "telegram", settings)]
+
+
+def _elected_if_shared(serve: Server, platform: str, settings: Settings) -> Server:
+    """With a PostgreSQL question log, several processes may share one bot: `serve` then runs
+    only in the one elected to (bots/leadership.py)."""
+    from core.questionlog_store import is_postgres_url, postgres_driver
+
+    if settings.db is None or not is_postgres_url(settings.db):
+        return serve
+    with postgres_driver():
+        from bots.leadership import elected
+    return elected(serve, platform, settings.db)
 
 
 def _discord_server(args: argparse.Namespace, settings: Settings, required: bool) -> list[Server]:

@@ -61,6 +61,11 @@ class Metrics:
         self.connected = Gauge("faqbot_platform_connected",
                                "1 while the platform's connection is up", ["platform"],
                                registry=self.registry)
+        self.leader = Gauge("faqbot_leader",
+                            "1 while this process is the one serving the platform among those "
+                            "sharing a PostgreSQL database, 0 on standby", ["platform"],
+                            registry=self.registry)
+        self._leaders: dict[str, tuple[bool, str]] = {}  # platform -> (leading, who leads)
         self._up = dict.fromkeys(platforms, False)
         for platform in self._up:
             self.connected.labels(platform).set(0)
@@ -75,10 +80,26 @@ class Metrics:
         self._up[platform] = connected
         self.connected.labels(platform).set(1 if connected else 0)
 
+    def set_leader(self, platform: str, leading: bool, leader: str) -> None:
+        """Record whether this process leads `platform`, and which process does."""
+        self._leaders[platform] = (leading, leader)
+        self.leader.labels(platform).set(1 if leading else 0)
+
     @property
     def healthy(self) -> bool:
-        """True once every started platform is connected."""
-        return bool(self._up) and all(self._up.values())
+        """True once every started platform is connected, or standing by for another process."""
+        platforms = self._up.keys() | self._leaders.keys()
+        return bool(platforms) and all(self._up.get(platform) or self._standing_by(platform)
+                                       for platform in platforms)
+
+    def health_detail(self) -> str:
+        """One line per elected platform: whether this process leads it, or which one does."""
+        return "".join(f"{platform}: leader ({leader})\n" if leading
+                       else f"{platform}: standby (leader: {leader})\n"
+                       for platform, (leading, leader) in sorted(self._leaders.items()))
+
+    def _standing_by(self, platform: str) -> bool:
+        return platform in self._leaders and not self._leaders[platform][0]
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
@@ -116,6 +137,8 @@ class MetricsServer:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _health(self, request: web.Request) -> web.Response:
+        detail = self.metrics.health_detail()
         if self.metrics.healthy:
-            return web.Response(text="ok\n")
-        return web.Response(status=503, text="starting: not every platform is connected\n")
+            return web.Response(text="ok\n" + detail)
+        return web.Response(status=503, text="starting: not every platform is connected\n"
+                                             + detail)

@@ -33,7 +33,7 @@ def describe(db: str | Path) -> str:
     """`db` as it may be shown in messages and logs (a URL without its password)."""
     if not is_postgres_url(db):
         return str(db)
-    with _driver_needed():
+    with postgres_driver():
         from core.questionlog_pg import display_url
     return display_url(str(db))
 
@@ -46,7 +46,7 @@ def open_question_log_store(db: str | Path | None, *, create: bool = True,
     and the PostgreSQL driver is missing.
     """
     if db is not None and is_postgres_url(db):
-        with _driver_needed():
+        with postgres_driver():
             from core.questionlog_pg import PostgresQuestionLog
         return PostgresQuestionLog(str(db), create=create, read_only=read_only)
     return SQLiteQuestionLog(Path(db or default_db_path()), create=create, read_only=read_only)
@@ -63,8 +63,9 @@ def open_store_for_reading(db: str | Path | None) -> QuestionLogStore:
 
 
 @contextmanager
-def _driver_needed() -> Iterator[None]:
-    """Turn the missing driver into one line naming the extra that brings it."""
+def postgres_driver() -> Iterator[None]:
+    """Around an import of the PostgreSQL driver (or of a module that needs it): its absence
+    becomes a ConfigurationError naming the extra that brings it."""
     try:
         yield
     except ImportError as error:
