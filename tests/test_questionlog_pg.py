@@ -14,6 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from postgres_helpers import PostgresServer
+from telegram_helpers import TOKEN as TELEGRAM_TOKEN
 from test_questionlog import NOW, entry
 from test_questionlog import (
     test_choice_goes_to_the_open_clarification_that_offered_it as check_choices,
@@ -21,7 +22,7 @@ from test_questionlog import (
 from test_review import LOG
 
 from bots.cli import main
-from core import FAQBot
+from core import FAQBot, Settings
 from core.questionlog import (
     SCHEMA_VERSION,
     BackgroundQuestionLog,
@@ -165,12 +166,23 @@ def test_password_never_appears_in_errors(postgres: PostgresServer) -> None:
     assert "postgresql://faqbot@127.0.0.1" in str(raised.value)
 
 
-def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("command", [["stats", "--db", "postgresql://127.0.0.1/faqbot"],
+                                     ["run", "telegram"]])
+def test_missing_driver_names_the_extra(command: list[str], monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` now fails
-    monkeypatch.delitem(sys.modules, "core.questionlog_pg")
-    assert main(["stats", "--db", "postgresql://127.0.0.1/faqbot"]) == 2
+    for module in ("core.questionlog_pg", "bots.leadership"):
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    monkeypatch.setenv("FAQBOT_DB", "postgresql://127.0.0.1/faqbot")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN)
+    assert main(command) == 2
     assert capsys.readouterr().err == f"faqbot: error: {MISSING_DRIVER}\n"
+
+
+def test_settings_take_a_path_or_a_url(tmp_path: Path) -> None:
+    url = "postgresql://faqbot@db.internal/faqbot"
+    assert Settings(db=url).db == url
+    assert Settings(db=tmp_path / "q.sqlite3").db == str(tmp_path / "q.sqlite3")
 
 
 def test_writer_outlives_the_server_going_away(postgres: PostgresServer) -> None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -254,26 +254,31 @@ async def test_discord_shards_in_two_processes_log_to_one_database(
 # -- Schema: processes starting together ----------------------------------------------------------
 
 
-OPEN_AT = """
-import sys, time
+# Each process imports everything, says it is ready, then opens the log when told to: the
+# openings start within a millisecond of each other.
+OPEN_WHEN_TOLD = """
+import sys
 from core.questionlog_store import open_question_log_store
-time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+print("ready", flush=True)
+sys.stdin.readline()
 log = open_question_log_store(sys.argv[1])
 print(log.pseudonym("telegram", 42))
 log.close()
 """
-
-
-def _start_together(url: str, count: int) -> Iterator[subprocess.Popen[str]]:
-    at = time.time() + 3.0  # every process is started and imported by then
-    for _ in range(count):
-        yield subprocess.Popen([sys.executable, "-c", OPEN_AT, url, str(at)], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+OPENERS = 8
 
 
 def test_processes_starting_together_make_one_schema_and_one_key(postgres_url: str) -> None:
-    outputs = [process.communicate(timeout=60) for process in
-               list(_start_together(postgres_url, 4))]
+    openers = [subprocess.Popen([sys.executable, "-c", OPEN_WHEN_TOLD, postgres_url], cwd=REPO,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(OPENERS)]
+    for opener in openers:
+        assert opener.stdout is not None and opener.stdout.readline() == "ready\n"
+    for opener in openers:
+        assert opener.stdin is not None
+        opener.stdin.write("\n")
+        opener.stdin.flush()
+    outputs = [opener.communicate(timeout=60) for opener in openers]
     assert all(not errors for _, errors in outputs), outputs
     assert len({pseudonym for pseudonym, _ in outputs}) == 1
     with psycopg.connect(postgres_url) as connection:
