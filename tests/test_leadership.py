@@ -86,7 +86,7 @@ async def test_one_serves_and_a_standby_takes_over_when_it_goes(postgres_url: st
         await first.close()
         await _until(lambda: second.serving)
         took_over = time.monotonic() - gone
-        assert TIMING.grace <= took_over < TIMING.grace + 2
+        assert TIMING.grace <= took_over < TIMING.grace + 5  # the rest: one poll, under load
         assert second.metrics.health_detail().startswith("telegram: leader (faqbot telegram")
     finally:
         await first.close()
