@@ -24,6 +24,7 @@ import socket
 import time
 import zlib
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -55,6 +56,14 @@ class ElectionTiming:
     poll: float = 1.0  # a standby looks at the lock, a leader checks its session, this often
     grace: float = 5.0  # free this long in a row before a standby takes it (> poll + connect)
     query_timeout: float = 3.0  # a database that does not answer by then is unreachable
+
+
+class LockState(Enum):
+    """What this process knows of the lock after looking at it."""
+
+    HELD = "held"  # this process holds it
+    UNREACHABLE = "unreachable"  # the database cannot be reached: nothing is known
+    TAKEN = "taken"  # another process holds it
 
 
 def platform_lock(platform: str) -> tuple[int, int]:
@@ -103,7 +112,8 @@ class Election:
                              leader=str(holder[0][0]) if holder else "database unreachable")
             else:
                 free_since = now if free_since is None else free_since
-                if now - free_since >= self.timing.grace and await self._take():
+                if (now - free_since >= self.timing.grace
+                        and await self._try_lock() is LockState.HELD):
                     logger.info("%s: this process leads now", self.platform)
                     return True
             await _sleep_unless(stop, self.timing.poll)
@@ -114,12 +124,12 @@ class Election:
         stop_serving = asyncio.Event()
         serving = asyncio.create_task(server(self.service, settings, stop_serving))
         self._report(leading=True, leader=self.identity)
-        holding = True
+        state = LockState.HELD
         try:
             while not stop.is_set() and not serving.done():
                 await _sleep_unless(stop, self.timing.poll)
-                holding = await self._still_leading(holding)
-                if holding is None:
+                state = await self._check(state)
+                if state is LockState.TAKEN:
                     logger.warning("%s: another process took the lead; this one stops serving",
                                    self.platform)
                     break
@@ -128,26 +138,24 @@ class Election:
             await serving  # the server's own failure, if any, goes up from here
             self._report(leading=False, leader="unknown")
 
-    async def _still_leading(self, holding: bool) -> bool | None:
-        """Check the lock's session: True while it holds, False while the database cannot be
-        reached (keep serving), None when another process holds the lock."""
-        if holding and await self._query("SELECT 1", ()) is not None:
-            return True
-        if holding:
+    async def _check(self, state: LockState) -> LockState:
+        """The leader's lock now: held while its session lives; once the session is lost,
+        taken again as soon as the database answers (UNREACHABLE until then: serve on)."""
+        if state is LockState.HELD and await self._query("SELECT 1", ()) is not None:
+            return LockState.HELD
+        if state is LockState.HELD:
             logger.warning("%s: lost the database session; serving on, taking the lock again "
                            "once the database answers", self.platform)
+        now = await self._try_lock()
+        if now is LockState.HELD and state is not LockState.HELD:
+            logger.info("%s: database back, the lock is ours again", self.platform)
+        return now
+
+    async def _try_lock(self) -> LockState:
         taken = await self._query("SELECT pg_try_advisory_lock(%s, %s)", self._lock)
         if taken is None:
-            return False
-        if taken[0][0]:
-            if not holding:
-                logger.info("%s: database back, the lock is ours again", self.platform)
-            return True
-        return None
-
-    async def _take(self) -> bool:
-        taken = await self._query("SELECT pg_try_advisory_lock(%s, %s)", self._lock)
-        return bool(taken and taken[0][0])
+            return LockState.UNREACHABLE
+        return LockState.HELD if taken[0][0] else LockState.TAKEN
 
     async def _query(self, sql: str, params: tuple[Any, ...]) -> list[TupleRow] | None:
         """The rows of one query on the election connection, connecting first if needed; None
