@@ -123,14 +123,19 @@ async def test_leader_that_finds_the_lock_taken_stops_serving(postgres_url: str)
     leader = Replica("leader", postgres_url, timeline)
     await _until(lambda: leader.serving)
     try:
-        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other:
-            await other.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name LIKE 'faqbot telegram %%'")
-            # Taken before the leader reconnects (it checks every TIMING.poll seconds).
-            taken = await (await other.execute("SELECT pg_try_advisory_lock(%s, %s)",
-                                               platform_lock("telegram"))).fetchone()
-            assert taken == (True,)
+        async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as other, \
+                await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as admin:
+            # Another process queues for the lock: PostgreSQL hands it over the moment the
+            # leader's session ends, before the leader can reconnect.
+            queued = asyncio.create_task(other.execute("SELECT pg_advisory_lock(%s, %s)",
+                                                       platform_lock("telegram")))
+            while not await (await admin.execute(
+                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                    ).fetchone():
+                await asyncio.sleep(0.02)
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE application_name LIKE 'faqbot telegram %%'")
+            await asyncio.wait_for(queued, 10)
             await _until(lambda: not leader.serving)
             assert leader.metrics.leader.labels("telegram")._value.get() == 0
         # The lock is free again once that session ends: the old leader comes back.
