@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean chromium
 
 # constraints.txt pins every package to the version the test suite passes with.
 $(STAMP): pyproject.toml constraints.txt
@@ -16,10 +16,17 @@ $(STAMP): pyproject.toml constraints.txt
 run: $(STAMP)
 	$(BIN)/faqbot run all
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# The studio's browser tests drive Debian's Chromium (never a browser Playwright downloads).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	    echo "installing Debian's chromium for the studio's browser tests"; \
+	    if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	    else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,12 +10,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from bots.common import install_secret_filter
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
-from core.knowledge import load_knowledge_base
+from core.knowledge import KnowledgeBase, load_knowledge_base
+from core.text import json_line
 from intents import DEFAULT_KB_PATH
 
 # Each command imports what only it uses, so that `faqbot ask` starts fast (docs/performance.md).
@@ -48,8 +50,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error of every other bad input (`--help` shows the usage)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="faqbot", description="A curated, offline FAQ bot.")
+    parser = _Parser(prog="faqbot", description="A curated, offline FAQ bot.")
     commands = parser.add_subparsers(dest="command", required=True)
     ask = _command(commands, "ask", _ask, "answer one question, or one per line of stdin")
     ask.add_argument("question", nargs="?", help="the question; without it, read stdin")
@@ -64,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_benchmark(commands)
     _add_bench(commands)
     _add_curation(commands)
+    _add_studio(commands)
     return parser
 
 
@@ -88,11 +98,11 @@ def _add_run(commands: Any) -> None:
     run.add_argument("platform", nargs="?", choices=PLATFORMS, default="all")
     run.add_argument("--webhook-url", help="Telegram: receive updates by webhook at this URL")
     run.add_argument("--listen", default="127.0.0.1", help="Telegram webhook: address to bind")
-    run.add_argument("--port", type=int, default=8443, help="Telegram webhook: port to bind")
+    run.add_argument("--port", type=_port, default=8443, help="Telegram webhook: port to bind")
     run.add_argument("--shards", type=_shard_count, metavar="N|auto",
                      help="Discord: total shard count, or 'auto' for Discord's recommendation")
     run.add_argument("--shard-ids", help="Discord: comma-separated shard ids of this process")
-    run.add_argument("--metrics-port", type=int, metavar="PORT",
+    run.add_argument("--metrics-port", type=_port, metavar="PORT",
                      help="serve Prometheus /metrics and /healthz on this port")
     run.add_argument("--metrics-host", default="127.0.0.1",
                      help="address of the metrics endpoint (default: 127.0.0.1)")
@@ -129,16 +139,71 @@ def _add_curation(commands: Any) -> None:
                                       "FAQBOT_DB, else the user data directory)")
 
 
+def _add_studio(commands: Any) -> None:
+    studio = _command(commands, "studio", _studio, "a local web page to review, fix and test "
+                                                   "the knowledge base (docs/studio.md)")
+    studio.add_argument("--db", help="question log, a SQLite file (default: FAQBOT_DB, else "
+                                     "the user data directory)")
+    studio.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1, this machine only)")
+    studio.add_argument("--port", type=_port_or_any, default=8765,
+                        help="port (default: 8765; 0: any free port, printed in the URL)")
+
+
+def _studio(args: argparse.Namespace) -> int:
+    from bots.studio.server import run
+    from core.questionlog import default_db_path
+    from core.questionlog_store import is_postgres_url
+
+    settings = load_settings()
+    db = args.db or settings.db or default_db_path()
+    if is_postgres_url(db):
+        # Its list of dismissed questions is a file beside the log's.
+        raise FaqbotError("the studio reads a SQLite question log only: give --db a file")
+    run(_kb_path(args, settings), Path(db), args.host, args.port)
+    return EXIT_OK
+
+
+# --since goes back at most this far: further, dates leave what Python's datetime holds.
+MAX_DAYS = 36_500
+
+
 def _days(text: str) -> float:
-    days = float(text)
-    if not days > 0:
-        raise argparse.ArgumentTypeError("must be a positive number of days")
+    try:
+        days = float(text)
+    except ValueError:
+        days = float("nan")  # refused just below, with the same message
+    if not 0 < days <= MAX_DAYS:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be a number of days above 0, at most {MAX_DAYS}")
     return days
+
+
+def _port(text: str) -> int:
+    port = int(text) if text.isdigit() else 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError("must be a TCP port, from 1 to 65535")
+    return port
+
+
+def _port_or_any(text: str) -> int:
+    """A port, or 0 for any free one (the studio prints the URL it got)."""
+    return 0 if text == "0" else _port(text)
 
 
 def _kb_path(args: argparse.Namespace, settings: Settings | None = None) -> Path:
     settings = settings or load_settings()
     return Path(args.kb or settings.kb or DEFAULT_KB_PATH)
+
+
+def _sentence_embeddings(kb: KnowledgeBase) -> Callable[[Sequence[str]], Any] | None:
+    """What `validate` and `review` compare meanings with: the sentence encoder, unless the
+    knowledge base turns it off (`encoder: none`; then they compare wording only)."""
+    if kb.encoder == "none":
+        return None
+    from core.encoder import shared_encoder
+
+    # Texts looked at once: they must not push the classifier's examples out of the cache.
+    return partial(shared_encoder().encode, remember=False)
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -156,24 +221,12 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _print_reply(reply: Reply, as_json: bool) -> None:
     if as_json:
-        print(_json_line(reply), flush=True)
+        print(json_line(reply.model_dump()), flush=True)
         return
     line = " ".join(reply.answer.split())
     if reply.kind == "clarify":
         line += " " + " | ".join(s.question for s in reply.suggestions)
     print(line, flush=True)
-
-
-def _json_line(reply: Reply) -> str:
-    """The reply as one line of JSON, with every character that is not printable escaped.
-
-    JSON leaves some raw that split or reorder a line for whoever reads it (U+2028, U+2029,
-    NEL, bidirectional and zero-width marks), and the question echoes what the user typed.
-    """
-    line = json.dumps(reply.model_dump(), ensure_ascii=False)
-    if line.isprintable():
-        return line
-    return "".join(char if char.isprintable() else json.dumps(char)[1:-1] for char in line)
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -188,7 +241,7 @@ def _validate(args: argparse.Namespace) -> int:
 
     path = _kb_path(args)
     kb = load_knowledge_base(path)
-    for warning in lint_knowledge_base(kb):
+    for warning in lint_knowledge_base(kb, embed=_sentence_embeddings(kb)):
         print(f"faqbot: warning: {path}: {warning}", file=sys.stderr)
     print(f"{path}: valid ({len(kb.faq_intents)} FAQ intents, {len(kb.intents)} in all)")
     return EXIT_OK
@@ -235,9 +288,8 @@ def _review(args: argparse.Namespace) -> int:
     since, entries = _logged_questions(args, settings)
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
-    review = build_review(entries, bot, since)
-    print(json.dumps(review.as_dict(), ensure_ascii=False) if args.json
-          else format_review(review))
+    review = build_review(entries, bot, since, embed=_sentence_embeddings(bot.kb))
+    print(json_line(review.as_dict()) if args.json else format_review(review))
     if args.export:
         candidates = export_candidates(review, bot.kb, source=str(kb_path))
         if candidates is None:
@@ -253,7 +305,7 @@ def _stats(args: argparse.Namespace) -> int:
 
     since, entries = _logged_questions(args, load_settings())
     stats = compute_stats(entries, since)
-    print(json.dumps(stats.as_dict(), ensure_ascii=False) if args.json else format_stats(stats))
+    print(json_line(stats.as_dict()) if args.json else format_stats(stats))
     return EXIT_OK
 
 
@@ -281,6 +333,8 @@ def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     _configure_logging(settings, json_lines=args.log_json)
     servers = _servers(args, settings)
+    if servers:
+        settings.pseudonym_key()  # a bad key stops `run` at once, as a bad token does
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
     if not servers:
@@ -404,9 +458,10 @@ def _configure_logging(settings: Settings, json_lines: bool = False) -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     # httpx logs every request URL at INFO, and Telegram's URLs carry the token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    tokens = [token.get_secret_value() for token in
-              (settings.telegram_bot_token, settings.discord_bot_token) if token]
-    install_secret_filter(tokens)
+    secrets = [secret.get_secret_value() for secret in
+               (settings.telegram_bot_token, settings.discord_bot_token, settings.id_key)
+               if secret]
+    install_secret_filter(secrets)
 
 
 if __name__ == "__main__":

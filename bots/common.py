@@ -21,6 +21,11 @@ UI_TEXTS: dict[str, dict[str, str]] = {
               "en": "Sorry, something went wrong. Please try again in a moment."},
     "ask_usage": {"fr": "Utilisation : /ask votre question", "en": "Usage: /ask your question"},
     "related": {"fr": "Voir aussi :", "en": "See also:"},
+    "helpful": {"fr": "Utile", "en": "Helpful"},
+    "not_helpful": {"fr": "Pas utile", "en": "Not helpful"},
+    "feedback_thanks": {"fr": "Merci pour votre avis !", "en": "Thanks for your feedback!"},
+    "feedback_alternatives": {"fr": "Merci ! L'un de ces sujets répond-il mieux ?",
+                              "en": "Thanks! Does one of these topics answer better?"},
     "not_here": {"fr": "Je ne réponds pas sur ce serveur.",
                  "en": "I do not answer on this server."},
 }

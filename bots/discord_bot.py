@@ -4,7 +4,10 @@ The adapter extracts the text and its context (user, server, locale), asks `FAQB
 `FAQService`, which logs and counts the question), and renders the `Reply`: an embed for a
 curated answer, plain text with buttons or a select menu for the rest. Buttons and menus carry
 only an intent id and a language in their custom id, so they keep working after a restart
-(`discord.ui.DynamicItem`).
+(`discord.ui.DynamicItem`). Under a curated answer, two feedback buttons (bots/feedback.py):
+the asker's click edits the message (the buttons go, or "not helpful" puts the closest other
+topics in their place) and thanks privately; anyone else is thanked privately (with those
+topics, after "not helpful"), and the message stays as everyone sees it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from discord import app_commands
 from discord.app_commands import locale_str
 from discord.ext import commands
 
+from bots import feedback
 from bots.common import AccessPolicy, RateLimiter, split_message, ui_text
+from bots.feedback import FeedbackClick, FeedbackTicket
 from bots.service import Asker, FAQService
 from core import ConfigurationError, FAQBot, Reply, Settings, Suggestion, UnknownIntentError
 from core.text import guess_language
@@ -43,6 +48,9 @@ SELECT_OPTIONS_PER_MENU = 25
 MENUS_PER_MESSAGE = 5
 # A message holds 25 components; keep one place free for "none of these".
 MAX_ANSWER_BUTTONS = 24
+BUTTONS_PER_ROW = 5
+# Under an answer with feedback buttons, related buttons fill at most four rows of five.
+MAX_RELATED_WITH_FEEDBACK = 20
 AUTOCOMPLETE_CHOICES = 25
 CHOICE_LIMIT = 100
 SHUTDOWN_SECONDS = 5.0
@@ -223,7 +231,7 @@ class FaqClient(commands.Bot):
     async def setup_hook(self) -> None:
         """Install the commands and the persistent buttons, then publish the commands."""
         await self.add_cog(self.faq_cog)
-        self.add_dynamic_items(AnswerButton, NoneOfTheseButton, TopicMenu)
+        self.add_dynamic_items(AnswerButton, NoneOfTheseButton, TopicMenu, FeedbackButton)
         await self.tree.set_translator(FrenchTranslator())
         await self._sync_commands()
 
@@ -287,6 +295,7 @@ class FaqCog(commands.Cog):
         self.access = AccessPolicy(settings.allowed_guilds)
         self.turns = ConversationTurns()
         self._checks = 0
+        self.feedback = settings.feedback
 
     @app_commands.command(name=locale_str("ask"),
                           description=locale_str("Ask the FAQ a question"))
@@ -298,9 +307,10 @@ class FaqCog(commands.Cog):
         """/ask: the curated answer, in the question's language else the user's locale."""
         if not await self.admit(interaction):
             return
-        reply = self.faq.answer(question, lang_hint=str(interaction.locale),
-                                asker=_interaction_asker(interaction))
-        await self.respond(interaction, reply, ephemeral=private)
+        reply, ticket = self.faq.answer_with_feedback(
+            question, lang_hint=str(interaction.locale), asker=_interaction_asker(interaction),
+            feedback=self.feedback)
+        await send_to_interaction(interaction, self.render(reply, ticket), ephemeral=private)
 
     @ask.autocomplete("question")
     async def suggest_questions(self, interaction: discord.Interaction,
@@ -360,7 +370,9 @@ class FaqCog(commands.Cog):
                 if verdict == "allow":
                     text = _MENTION.sub(" ", message.content).strip()
                     asker = Asker("discord", message.channel.id, message.author.id)
-                    await send_to_channel(message, self.render(self.faq.answer(text, asker=asker)))
+                    reply, ticket = self.faq.answer_with_feedback(text, asker=asker,
+                                                                  feedback=self.feedback)
+                    await send_to_channel(message, self.render(reply, ticket))
             except Exception:
                 logger.exception("failed to answer message %s", message.id)
                 notice = Outgoing(content=ui_text("error", self.faq.language(None)))
@@ -387,10 +399,11 @@ class FaqCog(commands.Cog):
         """Send `reply` as the interaction's response (and follow-ups if it is long)."""
         await send_to_interaction(interaction, self.render(reply), ephemeral=ephemeral)
 
-    def render(self, reply: Reply) -> list[Outgoing]:
-        """Discord messages for a reply: an embed for an answer, text and components otherwise."""
+    def render(self, reply: Reply, ticket: FeedbackTicket | None = None) -> list[Outgoing]:
+        """Discord messages for a reply: an embed for an answer (with feedback buttons when
+        there is a `ticket`), text and components otherwise."""
         if reply.kind == "answer":
-            return self._render_answer(reply)
+            return self._render_answer(reply, ticket)
         if reply.kind == "clarify":
             view = answer_buttons(reply.suggestions, reply.lang, discord.ButtonStyle.primary)
             view.add_item(NoneOfTheseButton(reply.lang))
@@ -402,18 +415,79 @@ class FaqCog(commands.Cog):
         return [Outgoing(content=piece) for piece in pieces[:-1]] + [
             Outgoing(content=pieces[-1], view=view)]
 
-    def _render_answer(self, reply: Reply) -> list[Outgoing]:
+    def _render_answer(self, reply: Reply, ticket: FeedbackTicket | None) -> list[Outgoing]:
         intent = self.faq.kb.intent(reply.intent or "")
         title = intent.question[reply.lang] if intent else reply.question
         pieces = split_message(reply.answer, EMBED_DESCRIPTION_LIMIT)
         embeds = [discord.Embed(description=piece) for piece in pieces]
         embeds[0].title = shorten(title, EMBED_TITLE_LIMIT)
+        related = reply.suggestions[:MAX_RELATED_WITH_FEEDBACK] if ticket else reply.suggestions
         view = None
-        if reply.suggestions:
+        if related:
             embeds[-1].set_footer(text=ui_text("related", reply.lang))
-            view = answer_buttons(reply.suggestions, reply.lang, discord.ButtonStyle.secondary)
+            view = answer_buttons(related, reply.lang, discord.ButtonStyle.secondary)
+        if ticket is not None:
+            view = view or discord.ui.View(timeout=None)
+            add_feedback_buttons(view, ticket, row=-(-len(related) // BUTTONS_PER_ROW))
         return [Outgoing(embed=embed) for embed in embeds[:-1]] + [
             Outgoing(embed=embeds[-1], view=view)]
+
+    async def on_feedback(self, interaction: discord.Interaction, click: FeedbackClick) -> None:
+        """A feedback click, acknowledged at once. The asker's first verdict edits the message
+        (type 7: the feedback buttons go, or the topics to choose instead take their place)
+        and thanks privately; another user's is thanked privately, with those topics after
+        "not helpful", and the message stays as it is for everyone."""
+        asker = _interaction_asker(interaction)
+        try:
+            if not await self.admit(interaction):
+                return
+            if click.action == "c":
+                await self._choose_instead(interaction, click, asker)
+                return
+            mine = click.asker == self.faq.asker_tag(click.ref, asker)
+            first = self.faq.record_feedback(click, asker)
+            topics = self.faq.alternatives(click) if click.action == "n" and first else []
+            thanks = ui_text("feedback_alternatives" if topics else "feedback_thanks", click.lang)
+            if mine and first and interaction.message is not None:
+                await self._edit_feedback_buttons(
+                    interaction, choice_buttons(click, topics, click.asker))
+                await send_to_interaction(interaction, [Outgoing(content=thanks)], ephemeral=True)
+                return
+            view = _view_of(choice_buttons(click, topics, self.faq.asker_tag(click.ref, asker)))
+            await send_to_interaction(interaction, [Outgoing(content=thanks, view=view)],
+                                      ephemeral=True)
+        except Exception as error:
+            await self.report_failure(interaction, error)
+
+    async def _choose_instead(self, interaction: discord.Interaction, click: FeedbackClick,
+                              asker: Asker) -> None:
+        """A topic chosen after "not helpful": its answer, like a clarification's choice; the
+        chooser's own choices leave the message."""
+        try:
+            reply = self.faq.choose_instead(click, asker)
+        except UnknownIntentError:  # the knowledge base changed since the button was sent
+            await self.notify(interaction, "stale_button", click.lang)
+            return
+        ephemeral = bool(interaction.message and interaction.message.flags.ephemeral)
+        if click.asker == self.faq.asker_tag(click.ref, asker) and interaction.message is not None:
+            await self._edit_feedback_buttons(interaction, [])
+        await send_to_interaction(interaction, self.render(reply), ephemeral=ephemeral)
+
+    @staticmethod
+    async def _edit_feedback_buttons(interaction: discord.Interaction,
+                                     instead: list[FeedbackButton]) -> None:
+        """Answer the interaction by editing its message: the feedback buttons replaced by
+        `instead`, every other component kept."""
+        assert interaction.message is not None
+        view = discord.ui.View.from_message(interaction.message, timeout=None)
+        for item in list(view.children):
+            if _is_feedback(item):
+                view.remove_item(item)
+        next_row = max((item.row or 0 for item in view.children), default=-1) + 1
+        for button in instead:
+            button.row = next_row
+            view.add_item(button)
+        await _post(partial(interaction.response.edit_message, view=view))
 
     async def report_failure(self, interaction: discord.Interaction, error: Exception) -> None:
         """Log the failure with its traceback and send the user a private error notice."""
@@ -512,6 +586,58 @@ class TopicMenu(discord.ui.DynamicItem[discord.ui.Select[Any]],
         asker = _interaction_asker(interaction)
         await cog.answer_click(interaction,
                                lambda: cog.faq.choose(chosen, self.lang, asker=asker), self.lang)
+
+
+class FeedbackButton(discord.ui.DynamicItem[discord.ui.Button[Any]],
+                     template="faqbot:" + feedback.PATTERN):
+    """A feedback button: "helpful", "not helpful", or a topic chosen instead."""
+
+    def __init__(self, click: FeedbackClick, label: str = "?",
+                 style: discord.ButtonStyle = discord.ButtonStyle.secondary) -> None:
+        super().__init__(discord.ui.Button(label=shorten(label, BUTTON_LABEL_LIMIT), style=style,
+                                           custom_id=f"faqbot:{click.data()}"))
+        self.click = click
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any],
+                             match: re.Match[str], /) -> FeedbackButton:
+        click = feedback.parse(match.string.removeprefix("faqbot:"))
+        assert click is not None  # the template is the payload's pattern
+        return cls(click)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await _cog(interaction).on_feedback(interaction, self.click)
+
+
+def add_feedback_buttons(view: discord.ui.View, ticket: FeedbackTicket, row: int) -> None:
+    """"Helpful" and "not helpful" on a row of their own."""
+    helpful, not_helpful = feedback.verdict_clicks(ticket)
+    for click, label in ((helpful, "helpful"), (not_helpful, "not_helpful")):
+        button = FeedbackButton(click, ui_text(label, ticket.lang))
+        button.row = row
+        view.add_item(button)
+
+
+def choice_buttons(click: FeedbackClick, topics: list[Suggestion],
+                   asker: str) -> list[FeedbackButton]:
+    """The buttons offered after "not helpful" (feedback.choices_instead)."""
+    return [FeedbackButton(choice, label, discord.ButtonStyle.primary)
+            for label, choice in feedback.choices_instead(click, topics, asker)]
+
+
+def _view_of(items: list[FeedbackButton]) -> discord.ui.View | None:
+    if not items:
+        return None
+    view = discord.ui.View(timeout=None)
+    for item in items:
+        view.add_item(item)
+    return view
+
+
+def _is_feedback(item: discord.ui.Item[Any]) -> bool:
+    custom_id = getattr(item, "custom_id", None)
+    return isinstance(custom_id, str) and feedback.parse(
+        custom_id.removeprefix("faqbot:")) is not None
 
 
 def answer_buttons(suggestions: list[Suggestion], lang: str,

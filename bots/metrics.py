@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import (
@@ -55,9 +55,20 @@ class Metrics:
         self.log_failures = Counter("faqbot_question_log_failures",
                                     "Question-log writes lost (database error or full queue)",
                                     registry=self.registry)
+        self.feedback = Counter("faqbot_feedback",
+                                "Clicks on the feedback buttons under answers, by platform and "
+                                "verdict (helpful or not_helpful)", ["platform", "verdict"],
+                                registry=self.registry)
+        self.log_up = Gauge("faqbot_question_log_up",
+                            "1 while the question log is open for writing", registry=self.registry)
+        self._log_problem: Callable[[], str | None] = lambda: None
         self.refusals = Counter("faqbot_refusals",
                                 "Messages and interactions from chats or servers outside the "
                                 "allow-lists, by platform", ["platform"], registry=self.registry)
+        self.dropped = Counter("faqbot_dropped",
+                               "Messages dropped unanswered because their chat already had "
+                               "too many waiting (a flood), by platform", ["platform"],
+                               registry=self.registry)
         self.connected = Gauge("faqbot_platform_connected",
                                "1 while the platform's connection is up", ["platform"],
                                registry=self.registry)
@@ -84,6 +95,18 @@ class Metrics:
         """Record whether this process leads `platform`, and which process does."""
         self._leaders[platform] = (leading, leader)
         self.leader.labels(platform).set(1 if leading else 0)
+
+    def follow_question_log(self, problem: Callable[[], str | None]) -> None:
+        """Report the question log through `problem` (None while it is open): in the
+        faqbot_question_log_up gauge and in /healthz's text, which it does not turn to 503,
+        since the bot keeps answering without it."""
+        self._log_problem = problem
+        self.log_up.set_function(lambda: 0.0 if problem() else 1.0)
+
+    def notes(self) -> list[str]:
+        """Problems worth a line in /healthz that do not stop the bot answering."""
+        problem = self._log_problem()
+        return [problem] if problem else []
 
     @property
     def healthy(self) -> bool:
@@ -137,8 +160,9 @@ class MetricsServer:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _health(self, request: web.Request) -> web.Response:
-        detail = self.metrics.health_detail()
+        detail = self.metrics.health_detail() + "".join(f"{note}\n"
+                                                        for note in self.metrics.notes())
         if self.metrics.healthy:
             return web.Response(text="ok\n" + detail)
-        return web.Response(status=503, text="starting: not every platform is connected\n"
-                                             + detail)
+        return web.Response(status=503,
+                            text="starting: not every platform is connected\n" + detail)

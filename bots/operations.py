@@ -11,13 +11,14 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bots.metrics import Metrics, MetricsServer, knowledge_base_version
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import FAQService, Server
 from core import ConfigurationError, FAQBot, Settings
-from core.questionlog import BackgroundQuestionLog, QuestionLogError, default_db_path
+from core.questionlog import BackgroundQuestionLog, default_db_path
 from core.questionlog_store import describe, open_question_log_store
 
 logger = logging.getLogger(__name__)
@@ -33,19 +34,26 @@ class RunOptions:
     reload_interval: float = 2.0
 
 
-def open_question_log(settings: Settings, metrics: Metrics) -> BackgroundQuestionLog | None:
-    """The question log of FAQBOT_DB (a path or a PostgreSQL URL; else the default path); None,
-    logged, when it cannot be opened: the bot then answers without recording."""
+def open_question_log(settings: Settings, metrics: Metrics) -> BackgroundQuestionLog:
+    """The question log of FAQBOT_DB (a path or a PostgreSQL URL; else the default path),
+    opened on the writer's thread.
+
+    A database that cannot be opened (locked by another process, an unusable path, a
+    PostgreSQL server down) does not stop the bot: the writer tries again with a growing
+    delay, the questions meanwhile are counted as lost, and the metrics and /healthz say so.
+    A bad FAQBOT_ID_KEY(_FILE), or a PostgreSQL URL without the driver installed, raises
+    ConfigurationError before anything starts.
+    """
     db = settings.db or default_db_path()
-    try:
-        store = open_question_log_store(db)
-    except QuestionLogError as error:
-        logger.error("question log disabled: %s", error)
-        return None
-    logger.info("question log: %s (question text %s, kept %d days)", describe(db),
-                "recorded" if settings.log_text else "not recorded", settings.retention_days)
-    return BackgroundQuestionLog(store, retention_days=settings.retention_days,
-                                 on_failure=metrics.log_failures.inc)
+    key = settings.pseudonym_key()
+    logger.info("question log: %s (question text %s, kept %d days, pseudonym key %s)",
+                describe(db), "recorded" if settings.log_text else "not recorded",
+                settings.retention_days, "from outside the database" if key else "in the database")
+    log = BackgroundQuestionLog(partial(open_question_log_store, db, key=key),
+                                retention_days=settings.retention_days,
+                                on_failure=metrics.log_failures.inc)
+    metrics.follow_question_log(log.problem)
+    return log
 
 
 async def serve_platforms(bot: FAQBot, settings: Settings, servers: Sequence[Server],
@@ -67,8 +75,7 @@ async def serve_platforms(bot: FAQBot, settings: Settings, servers: Sequence[Ser
     finally:
         if endpoint is not None:
             await endpoint.close()
-        if log is not None:
-            await asyncio.to_thread(log.close)
+        await asyncio.to_thread(log.close)
 
 
 async def _start_metrics(metrics: Metrics, options: RunOptions) -> MetricsServer | None:

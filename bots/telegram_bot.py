@@ -3,7 +3,10 @@
 The adapter decides nothing about meaning. It extracts the text and its context (private chat or
 group, was the bot addressed, the user's language), screens the update (duplicates, allow-list,
 per-user rate limit), asks `FAQBot` (through `FAQService`, which logs and counts the question),
-and renders the `Reply` as HTML with inline buttons.
+and renders the `Reply` as HTML with inline buttons; under a curated answer, two feedback
+buttons (bots/feedback.py). A feedback click is acknowledged with a toast; only the asker's
+click edits the message (a group shares it): the buttons go, or "not helpful" puts the
+closest other topics in their place.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import functools
+import hmac
 import html
 import itertools
 import logging
@@ -25,11 +29,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from telegram import (
+    Bot,
     BotCommand,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InlineQuery,
     InlineQueryResultArticle,
     InputTextMessageContent,
     Message,
@@ -42,7 +49,6 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, T
 from telegram.ext import (
     Application,
     ApplicationBuilder,
-    ApplicationHandlerStop,
     BaseRateLimiter,
     BaseUpdateProcessor,
     CallbackQueryHandler,
@@ -50,12 +56,13 @@ from telegram.ext import (
     ContextTypes,
     InlineQueryHandler,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 from telegram.warnings import PTBDeprecationWarning
 
+from bots import feedback
 from bots.common import AccessPolicy, RateLimiter, SecretFilter, split_message, ui_text
+from bots.feedback import FeedbackClick, FeedbackTicket
 from bots.service import Asker, FAQService
 from bots.telegram_transport import AiohttpRequest
 from core import ConfigurationError, FAQBot, Reply, Settings, Suggestion, guess_language
@@ -74,12 +81,25 @@ INLINE_RESULTS = 10
 POLL_TIMEOUT = dt.timedelta(seconds=30)
 # Updates are handled concurrently, up to this many at once (those of one chat stay in order).
 CONCURRENT_UPDATES = 256
+# Updates fetched and not finished yet: polling fetches no more, so that a stop can finish them.
+MAX_IN_HAND = 2 * CONCURRENT_UPDATES
+# Updates of one chat waiting for their turn; more are dropped (a flood: every user of the chat
+# already told once by the rate limit). Well below MAX_IN_HAND, so that a chat stuck in flood
+# control cannot hold every update fetched; above what a busy group sends in a burst.
+MAX_WAITING_PER_CHAT = 128
+# On a stop, the updates in hand get this long to finish, retries included.
+DRAIN_SECONDS = 10.0
+# A failed getUpdates is tried again after 1, 2, 4... s, at most this long apart.
+MAX_POLL_BACKOFF = 30.0
+# With a webhook, how often to ask Telegram whether it is still set (for the health check).
+WEBHOOK_CHECK_SECONDS = 60.0
 DUPLICATE_WINDOW = 2048
 REQUEST_TIMEOUTS = {"connect_timeout": 5.0, "read_timeout": 10.0, "pool_timeout": 5.0}
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY, Update.INLINE_QUERY]
 OUR_COMMANDS = ("start", "help", "faq", "ask")
 # PTB logs request URLs (which hold the token) and parameters (the webhook secret) here.
 LIBRARY_LOGGERS = ("httpx", "telegram.Bot", "telegram.ext.ExtBot")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 COMMAND_DESCRIPTIONS = {
     "fr": {"start": "Commencer et voir les sujets",
@@ -187,15 +207,50 @@ def none_button_data(lang: str) -> str:
     return f"n:{lang}"
 
 
-def render_reply(reply: Reply) -> Rendered:
-    """The answer text, a title for its suggestions, and the suggestions as buttons."""
+def render_reply(reply: Reply, ticket: FeedbackTicket | None = None) -> Rendered:
+    """The answer text, a title for its suggestions, the suggestions as buttons, and under a
+    curated answer with a `ticket`, the feedback buttons."""
     text = reply.answer
     if reply.kind == "answer" and reply.suggestions:
         # Fallback, help and clarify texts introduce their own list; related answers need a title.
         text = f"{text}\n\n{ui_text('related', reply.lang)}"
     keyboard = _keyboard(_choices(reply.suggestions), reply.lang,
                          none_of_these=reply.kind == "clarify")
+    if ticket is not None and reply.kind == "answer":
+        keyboard = _with_feedback_row(keyboard, ticket)
     return Rendered(html_pieces(text), keyboard)
+
+
+def _with_feedback_row(keyboard: InlineKeyboardMarkup | None,
+                       ticket: FeedbackTicket) -> InlineKeyboardMarkup:
+    """The keyboard with "helpful" and "not helpful" side by side on a last row."""
+    helpful, not_helpful = feedback.verdict_clicks(ticket)
+    row = (InlineKeyboardButton(ui_text("helpful", ticket.lang), callback_data=helpful.data()),
+           InlineKeyboardButton(ui_text("not_helpful", ticket.lang),
+                                callback_data=not_helpful.data()))
+    rows = keyboard.inline_keyboard if keyboard else ()
+    return InlineKeyboardMarkup([*rows, row])
+
+
+def keyboard_after_feedback(keyboard: InlineKeyboardMarkup | None,
+                            instead: list[InlineKeyboardButton]) -> InlineKeyboardMarkup | None:
+    """A message's keyboard without its feedback buttons, then `instead` one a row."""
+    rows = [[button for button in row if not _is_feedback(button)]
+            for row in (keyboard.inline_keyboard if keyboard else ())]
+    rows = [row for row in rows if row] + [[button] for button in instead]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _is_feedback(button: InlineKeyboardButton) -> bool:
+    data = button.callback_data
+    return isinstance(data, str) and feedback.parse(data) is not None
+
+
+def choice_buttons(click: FeedbackClick, topics: list[Suggestion],
+                   asker: str) -> list[InlineKeyboardButton]:
+    """The buttons offered after "not helpful" (feedback.choices_instead)."""
+    return [InlineKeyboardButton(label, callback_data=choice.data())
+            for label, choice in feedback.choices_instead(click, topics, asker)]
 
 
 def render_topics(intro: str, topics: list[Suggestion], lang: str) -> Rendered:
@@ -319,8 +374,8 @@ class RetryingRateLimiter(BaseRateLimiter[None]):
     it (getUpdates has its own retry loop in the Updater). A 429 waits the `retry_after` Telegram
     asks for; a network error, a timeout or a 5xx waits with exponential backoff. Anything else
     (a 400, a 403) is final and goes to the error handler, as does a call out of attempts or
-    one still waiting when the bot stops. A timed-out send may have been delivered: retrying it
-    risks a duplicate, never a loss.
+    one still waiting when the stop's drain deadline passes (`stop_waiting`). A timed-out send
+    may have been delivered: retrying it risks a duplicate, never a loss.
     """
 
     def __init__(self, attempts: int = 5, backoff: float = 0.5, max_backoff: float = 8.0,
@@ -332,7 +387,7 @@ class RetryingRateLimiter(BaseRateLimiter[None]):
         self._stopping = asyncio.Event()
 
     def stop_waiting(self) -> None:
-        """Make the calls waiting to retry give up now, so that stopping takes seconds."""
+        """Make the calls waiting to retry give up now: the stop's drain deadline passed."""
         self._stopping.set()
 
     async def initialize(self) -> None:
@@ -382,39 +437,127 @@ class RetryingRateLimiter(BaseRateLimiter[None]):
         return self._stopping.is_set()
 
 
-class ChatOrderedProcessor(BaseUpdateProcessor):
-    """Handles updates of different chats at once and those of one chat in arrival order.
+# What to do with an update as it arrives (see _Handlers.screen): its processing, other work
+# instead, or None to drop it.
+Screen = Callable[[object, Awaitable[Any]], Awaitable[Any] | None]
 
-    PTB starts one task per update in arrival order; a FIFO lock per chat makes the tasks of
-    one chat take turns, so a user's second question is never answered before the first.
+
+class UpdatesInHand:
+    """The updates fetched from Telegram and not finished yet, and the polling offset.
+
+    Telegram forgets every update below the `offset` of a getUpdates call, so the next poll
+    confirms what the previous one fetched. Polling waits for `room` before fetching, so that
+    at most `limit` updates are in hand when a stop comes and the drain can finish them; the
+    stop's last call confirms only up to the first update still unfinished (`first_unfinished`).
     """
 
-    def __init__(self, max_concurrent_updates: int) -> None:
-        super().__init__(max_concurrent_updates)
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.next_offset = 0  # the id after the last update fetched
+        self._ids: set[int] = set()
+        self._changed = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def take(self, update_id: int) -> None:
+        """An update was fetched (or arrived by webhook) and is being handled."""
+        self._ids.add(update_id)
+        self.next_offset = max(self.next_offset, update_id + 1)
+
+    def finish(self, update_id: int) -> None:
+        """An update was handled (answered, screened out, or given up with an error logged)."""
+        self._ids.discard(update_id)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def room(self) -> int:
+        """How many more updates may be fetched, once there is room for one at least."""
+        while len(self._ids) >= self.limit:
+            await self._changed.wait()
+        return self.limit - len(self._ids)
+
+    def first_unfinished(self) -> int:
+        """The offset that confirms every update handled before the first unfinished one."""
+        return min(self._ids, default=self.next_offset)
+
+
+class ChatOrderedProcessor(BaseUpdateProcessor):
+    """Screens each update on arrival, then handles those of different chats at once and those
+    of one chat in arrival order.
+
+    PTB starts one task per update in arrival order. Screening comes first (`screen`: a
+    duplicate, a refused chat or a flood is dropped at once, or turned into a notice); a chat
+    may then have at most `per_chat` updates waiting (more are dropped, logged once per flood,
+    counted). A FIFO lock per chat makes the tasks of one chat take turns, so a user's second
+    question is never answered before the first, and only the chat's current update holds one
+    of the `max_concurrent` slots: a chat waiting out flood control holds one slot, not all.
+    """
+
+    def __init__(self, max_concurrent: int, screen: Screen, in_hand: UpdatesInHand,
+                 on_overflow: Callable[[], None], per_chat: int = MAX_WAITING_PER_CHAT) -> None:
+        # PTB takes its own slot before calling us, hence before screening and before the
+        # chat's turn: it gets no real bound, the slots that count are ours.
+        super().__init__(2**31 - 1)
+        self._screen = screen
+        self.in_hand = in_hand
+        self._on_overflow = on_overflow
+        self._per_chat = per_chat
+        self._slots = asyncio.Semaphore(max_concurrent)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: Counter[int] = Counter()
+        self._overflowing: set[int] = set()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Await the update's processing once the earlier updates of its chat are done."""
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:  # inline queries: no conversation to keep in order
-            await coroutine
-            return
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        self._waiting[chat.id] += 1
+        """Screen the update, then await its processing in its chat's turn."""
+        update_id = update.update_id if isinstance(update, Update) else None
+        if update_id is not None:
+            self.in_hand.take(update_id)
         try:
-            async with lock:
+            work = self._screen(update, coroutine)
+            if work is None:
+                return
+            chat = update.effective_chat if isinstance(update, Update) else None
+            if chat is None:  # inline queries: no conversation to keep in order
+                async with self._slots:
+                    await work
+                return
+            await self._in_turn(chat.id, work)
+        finally:
+            if update_id is not None:
+                self.in_hand.finish(update_id)
+
+    async def _in_turn(self, chat_id: int, coroutine: Awaitable[Any]) -> None:
+        if self._waiting[chat_id] >= self._per_chat:
+            self._on_overflow()
+            if chat_id not in self._overflowing:  # one line per flood, every drop counted
+                self._overflowing.add(chat_id)
+                logger.warning("dropping updates of %s: %d already waiting",
+                               _chat_for_logs(chat_id), self._per_chat)
+            _discard(coroutine)
+            return
+        lock = self._locks.setdefault(chat_id, asyncio.Lock())
+        self._waiting[chat_id] += 1
+        try:
+            async with lock, self._slots:
                 await coroutine
         finally:
-            self._waiting[chat.id] -= 1
-            if not self._waiting[chat.id]:  # forget idle chats: memory stays bounded
-                del self._waiting[chat.id], self._locks[chat.id]
+            self._waiting[chat_id] -= 1
+            if not self._waiting[chat_id]:  # forget idle chats: memory stays bounded
+                del self._waiting[chat_id], self._locks[chat_id]
+                self._overflowing.discard(chat_id)
 
     async def initialize(self) -> None:
         """Nothing to set up."""
 
     async def shutdown(self) -> None:
         """Nothing to release."""
+
+
+def _discard(coroutine: Awaitable[Any]) -> None:
+    """Drop an update's processing without running it (and without a "never awaited" warning)."""
+    if isinstance(coroutine, Coroutine):
+        coroutine.close()
 
 
 class _RecentIds:
@@ -448,10 +591,10 @@ class _Handlers:
         self.access = AccessPolicy(settings.allowed_chats)
         self._recent = _RecentIds(DUPLICATE_WINDOW)
         self._screened = itertools.count(1)
+        self.feedback = settings.feedback
 
     def register(self, application: TelegramApp) -> None:
-        """Attach every handler; the screen runs first, in its own group."""
-        application.add_handler(TypeHandler(Update, self.screen), group=-1)
+        """Attach every handler (screening is done before, by `admit`)."""
         application.add_handler(CommandHandler("start", self.on_start))
         application.add_handler(CommandHandler("help", self.on_help))
         application.add_handler(CommandHandler("faq", self.on_faq))
@@ -468,19 +611,34 @@ class _Handlers:
 
     # -- screening ------------------------------------------------------------------------
 
-    async def screen(self, update: Update, context: Context) -> None:
-        """Stop duplicates, group chatter not meant for the bot, refused chats and floods."""
+    def screen(self, update: object, processing: Awaitable[Any]) -> Awaitable[Any] | None:
+        """What to do with an update as it arrives, before it waits for its chat: its
+        `processing`, a notice instead (a flood, a refused inline query), or None to drop it
+        (a duplicate, group chatter not meant for the bot, a refused chat, a flood again)."""
+        work = self._screened_work(update, processing)
+        if work is not processing:
+            _discard(processing)
+        return work
+
+    def _screened_work(self, update: object,
+                       processing: Awaitable[Any]) -> Awaitable[Any] | None:
+        if not isinstance(update, Update):
+            return None
         if self._recent.seen(update.update_id):
             logger.info("dropped update %d: delivered twice", update.update_id)
-            raise ApplicationHandlerStop
+            return None
         if next(self._screened) % 1000 == 0:
             self.limiter.forget_idle()
         if update.inline_query:
-            await self._screen_inline(update)
-            return
-        if update.message and not is_addressed(update.message, context.bot.id,
-                                               context.bot.username):
-            raise ApplicationHandlerStop
+            return self._screen_inline(update.inline_query, processing)
+        bot = update.get_bot()
+        if update.message and not is_addressed(update.message, bot.id, bot.username):
+            return None
+        return self._screen_chat(update, processing)
+
+    def _screen_chat(self, update: Update,
+                     processing: Awaitable[Any]) -> Awaitable[Any] | None:
+        """The allow-list, then the per-user rate limit (one notice per flood)."""
         chat = update.effective_chat
         if not self.access.permits(chat.id if chat else None):
             # No answer at all, not even a notice (nor a flood warning: hence before the rate
@@ -488,30 +646,36 @@ class _Handlers:
             self.faq.count_refusal("telegram")
             logger.info("refused %s: not in FAQBOT_ALLOWED_CHATS",
                         _chat_for_logs(chat.id if chat else None))
-            raise ApplicationHandlerStop
+            return None
         user = update.effective_user
         verdict = self.limiter.check(user.id) if user else "drop"
-        if verdict != "allow":
+        if verdict == "allow":
+            return processing
+        if verdict == "notify" or update.callback_query:  # a button is always acknowledged
             notice = ui_text("rate_limited", self._lang(update)) if verdict == "notify" else None
-            await self._notice(update, context, notice)
-            raise ApplicationHandlerStop
+            return self._notice(update, notice)
+        return None
 
-    async def _screen_inline(self, update: Update) -> None:
+    def _screen_inline(self, query: InlineQuery,
+                       processing: Awaitable[Any]) -> Awaitable[Any]:
         # Inline queries come letter by letter, so they are not rate limited; they carry no
         # chat, so the allow-list applies to the user's own (private) chat id.
-        query = update.inline_query
-        assert query is not None
-        if not self.access.permits(query.from_user.id):
-            self.faq.count_refusal("telegram")
-            await query.answer([], is_personal=True)  # no results: what silence would show
-            raise ApplicationHandlerStop
+        if self.access.permits(query.from_user.id):
+            return processing
+        self.faq.count_refusal("telegram")
+        return _refuse_inline(query)
 
-    async def _notice(self, update: Update, context: Context, text: str | None) -> None:
+    async def _notice(self, update: Update, text: str | None) -> None:
         """A short notice: a toast for a button (always acknowledged), else a reply."""
         if update.callback_query:
             await _acknowledge(update.callback_query, text)
         elif update.message and text:
-            await _deliver(context, _Target.replying_to(update.message), render_text(text))
+            try:
+                await _deliver(update.get_bot(), _Target.replying_to(update.message),
+                               render_text(text))
+            except TelegramError as error:
+                logger.warning("could not send a notice to %s: %s",
+                               _chat_for_logs(update.message.chat_id), type(error).__name__)
 
     # -- messages and commands --------------------------------------------------------------
 
@@ -520,9 +684,7 @@ class _Handlers:
         message = update.message
         assert message is not None
         question = question_text(message, context.bot.username)
-        reply = self.faq.answer(question, lang_hint=_user_language(update),
-                                asker=_asker(update))
-        await _deliver(context, _Target.replying_to(message), render_reply(reply))
+        await _deliver(context.bot, _Target.replying_to(message), self._answer(question, update))
 
     async def on_ask(self, update: Update, context: Context) -> None:
         """/ask <question>: answers; without a question, says how to use it."""
@@ -532,9 +694,15 @@ class _Handlers:
         if not question:
             rendered = render_text(ui_text("ask_usage", self._lang(update)))
         else:
-            rendered = render_reply(self.faq.answer(question, lang_hint=_user_language(update),
-                                                    asker=_asker(update)))
-        await _deliver(context, _Target.replying_to(message), rendered)
+            rendered = self._answer(question, update)
+        await _deliver(context.bot, _Target.replying_to(message), rendered)
+
+    def _answer(self, question: str, update: Update) -> Rendered:
+        """The rendered reply to a question, with feedback buttons under a curated answer."""
+        reply, ticket = self.faq.answer_with_feedback(
+            question, lang_hint=_user_language(update), asker=_asker(update),
+            feedback=self.feedback)
+        return render_reply(reply, ticket)
 
     async def on_start(self, update: Update, context: Context) -> None:
         """/start: a greeting and the topics as buttons."""
@@ -550,13 +718,13 @@ class _Handlers:
         """/help (and unknown commands): how to ask."""
         assert update.message is not None
         text = _pick(HELP_TEXT, self._lang(update)).format(bot=context.bot.username)
-        await _deliver(context, _Target.replying_to(update.message), render_text(text))
+        await _deliver(context.bot, _Target.replying_to(update.message), render_text(text))
 
     async def _send_topics(self, update: Update, context: Context, intro: str,
                            lang: str) -> None:
         assert update.message is not None
         rendered = render_topics(intro, self.faq.topics(lang), lang)
-        await _deliver(context, _Target.replying_to(update.message), rendered)
+        await _deliver(context.bot, _Target.replying_to(update.message), rendered)
 
     # -- buttons and inline mode -------------------------------------------------------------
 
@@ -564,6 +732,10 @@ class _Handlers:
         """A button click: acknowledged at once, then answered in the chat it came from."""
         query = update.callback_query
         assert query is not None
+        click = feedback.parse(query.data or "")
+        if click is not None:
+            await self._on_feedback(query, click, _asker(update), context)
+            return
         reply = self._reply_for_button(query.data or "", _asker(update))
         if reply is None or query.message is None:
             await _acknowledge(query, ui_text("stale_button", self._lang(update)))
@@ -572,7 +744,7 @@ class _Handlers:
         message = query.message
         target = (_Target.replying_to(message) if isinstance(message, Message)
                   else _Target(message.chat.id))
-        await _deliver(context, target, render_reply(reply))
+        await _deliver(context.bot, target, render_reply(reply))
 
     def _reply_for_button(self, data: str, asker: Asker) -> Reply | None:
         """The reply a button asks for, or None for a stale or unknown button."""
@@ -586,6 +758,41 @@ class _Handlers:
             except UnknownIntentError:
                 return None
         return None
+
+    async def _on_feedback(self, query: CallbackQuery, click: FeedbackClick, asker: Asker,
+                           context: Context) -> None:
+        """A feedback click: recorded, acknowledged with a toast; the asker's first click
+        replaces the feedback buttons (by the topics to choose instead, after "not helpful")."""
+        if click.action == "c":
+            await self._on_choice_instead(query, click, asker, context)
+            return
+        mine = click.asker == self.faq.asker_tag(click.ref, asker)
+        first = self.faq.record_feedback(click, asker)
+        # Offered to the asker only: anyone else's view of the message must not change.
+        topics = self.faq.alternatives(click) if click.action == "n" and mine and first else []
+        toast = "feedback_alternatives" if topics else "feedback_thanks"
+        await _acknowledge(query, ui_text(toast, click.lang))
+        if mine and first:
+            await _edit_keyboard(query, choice_buttons(click, topics, click.asker))
+
+    async def _on_choice_instead(self, query: CallbackQuery, click: FeedbackClick,
+                                 asker: Asker, context: Context) -> None:
+        """A topic chosen after "not helpful": its answer in the chat, like a clarification's
+        choice; the asker's choice also takes the choices off the message."""
+        try:
+            reply = self.faq.choose_instead(click, asker)
+        except UnknownIntentError:  # the knowledge base changed since the message was sent
+            await _acknowledge(query, ui_text("stale_button", click.lang))
+            return
+        await _acknowledge(query)
+        message = query.message
+        if message is None:
+            return
+        if click.asker == self.faq.asker_tag(click.ref, asker):
+            await _edit_keyboard(query, [])
+        target = (_Target.replying_to(message) if isinstance(message, Message)
+                  else _Target(message.chat.id))
+        await _deliver(context.bot, target, render_reply(reply))
 
     async def on_inline(self, update: Update, context: Context) -> None:
         """@bot question in any chat: the best matching answers as inline results."""
@@ -611,6 +818,9 @@ class _Handlers:
         """Log a failed update and, when a message can still get through, tell the user."""
         error = context.error
         update_id = update.update_id if isinstance(update, Update) else None
+        if isinstance(error, InvalidToken):  # polling stops the bot with one clear line
+            logger.error("update %s failed: Telegram refused the token", update_id)
+            return
         logger.error("update %s failed: %s", update_id, type(error).__name__, exc_info=error)
         if not isinstance(update, Update) or update.effective_chat is None:
             return
@@ -619,11 +829,19 @@ class _Handlers:
         if isinstance(error, TelegramError) and not isinstance(error, BadRequest):
             return
         try:
-            await _deliver(context, _Target(update.effective_chat.id),
+            await _deliver(context.bot, _Target(update.effective_chat.id),
                            render_text(ui_text("error", self._lang(update))))
         except TelegramError as notice_error:
             logger.warning("could not tell %s about the error: %s",
                            _chat_for_logs(update.effective_chat.id), type(notice_error).__name__)
+
+
+async def _refuse_inline(query: InlineQuery) -> None:
+    """No results: what silence would show."""
+    try:
+        await query.answer([], is_personal=True)
+    except TelegramError as error:
+        logger.warning("could not answer a refused inline query: %s", type(error).__name__)
 
 
 async def _acknowledge(query: CallbackQuery, text: str | None = None) -> None:
@@ -634,13 +852,26 @@ async def _acknowledge(query: CallbackQuery, text: str | None = None) -> None:
         logger.warning("could not acknowledge a button click: %s", error)
 
 
-async def _deliver(context: Context, target: _Target, rendered: Rendered) -> None:
+async def _edit_keyboard(query: CallbackQuery, instead: list[InlineKeyboardButton]) -> None:
+    """Replace the feedback buttons of the clicked message by `instead` (a message too old to
+    edit keeps them: the click was recorded all the same)."""
+    message = query.message
+    if not isinstance(message, Message):  # inaccessible: too old to show or edit
+        return
+    keyboard = keyboard_after_feedback(message.reply_markup, instead)
+    try:
+        await query.edit_message_reply_markup(keyboard)
+    except TelegramError as error:
+        logger.warning("could not edit the feedback buttons: %s", error)
+
+
+async def _deliver(bot: Bot, target: _Target, rendered: Rendered) -> None:
     """Send the pieces in order; quote the question with the first, buttons on the last."""
     last = len(rendered.pieces) - 1
     for index, piece in enumerate(rendered.pieces):
         quote = (ReplyParameters(target.quote_id, allow_sending_without_reply=True)
                  if index == 0 and target.quote_id else None)
-        await context.bot.send_message(
+        await bot.send_message(
             target.chat_id, piece, parse_mode=ParseMode.HTML,
             reply_markup=rendered.keyboard if index == last else None,
             reply_parameters=quote, message_thread_id=target.thread_id)
@@ -651,13 +882,22 @@ async def _deliver(context: Context, target: _Target, rendered: Rendered) -> Non
 
 
 def build_application(bot: FAQBot | FAQService, settings: Settings) -> TelegramApp:
-    """A python-telegram-bot Application wired to `bot`, ready to initialize and start."""
+    """A python-telegram-bot Application wired to `bot`, ready to initialize and start.
+
+    Updates reach it through `application.update_queue`, put there by `serve` (long polling or
+    webhook); PTB's own Updater is left unused.
+    """
     if settings.telegram_bot_token is None:
         raise ConfigurationError("TELEGRAM_BOT_TOKEN is not set")
     token = settings.telegram_bot_token.get_secret_value()
     check_token(token)
     _hide_secrets_in_library_logs(token)
     base = api_base_url(settings.telegram_api_url)
+    service = FAQService.of(bot)
+    handlers = _Handlers(service, settings)
+    processor = ChatOrderedProcessor(CONCURRENT_UPDATES, handlers.screen,
+                                     UpdatesInHand(MAX_IN_HAND),
+                                     on_overflow=lambda: service.count_dropped("telegram"))
     application = (
         ApplicationBuilder()
         .token(token)
@@ -666,12 +906,19 @@ def build_application(bot: FAQBot | FAQService, settings: Settings) -> TelegramA
         # aiohttp rather than httpx: a third of the bot's CPU under load (bots/telegram_transport)
         .request(AiohttpRequest(pool_size=CONCURRENT_UPDATES, **REQUEST_TIMEOUTS))
         .get_updates_request(AiohttpRequest(pool_size=1, **REQUEST_TIMEOUTS))
-        .concurrent_updates(ChatOrderedProcessor(CONCURRENT_UPDATES))
+        .concurrent_updates(processor)
         .rate_limiter(RetryingRateLimiter())
+        .updater(None)
         .build()
     )
-    _Handlers(bot, settings).register(application)
+    handlers.register(application)
     return application
+
+
+def _in_hand(application: TelegramApp) -> UpdatesInHand:
+    processor = application.update_processor
+    assert isinstance(processor, ChatOrderedProcessor)
+    return processor.in_hand
 
 
 async def serve(bot: FAQBot | FAQService, settings: Settings, stop: asyncio.Event,
@@ -680,43 +927,153 @@ async def serve(bot: FAQBot | FAQService, settings: Settings, stop: asyncio.Even
 
     Long polling by default; with `webhook`, Telegram posts updates to `webhook.url` carrying a
     secret generated for this run, and requests without it are refused (403). Pending updates
-    are never dropped. The bot commands are published last, once updates flow; the service
-    hears when Telegram is up (for the health check) and down again.
+    are never dropped. The service hears whether Telegram is reachable (for the health check):
+    up once the webhook is set or a poll succeeded, down while polls fail. Raises
+    ConfigurationError when Telegram refuses the token, at start or at any time later.
     """
     service = FAQService.of(bot)
     service.set_connected("telegram", False)
     application = build_application(service, settings)
+    receiver = _WebhookReceiver(application, webhook) if webhook else None
+    receiving: asyncio.Task[None] | None = None
+    refused = False
     try:
         try:
             await application.initialize()
+            await application.start()
+            if receiver is not None:
+                await receiver.start()
+            else:  # getUpdates is refused while a webhook is set
+                await application.bot.delete_webhook(drop_pending_updates=False)
+            service.set_connected("telegram", True)
+            receiving = asyncio.create_task(
+                receiver.watch(service) if receiver else _poll(application, service),
+                name="telegram-updates")
+            await _publish_commands(application, service)
+            logger.info("Telegram: serving as @%s", application.bot.username)
+            await _until_stopped_or_failed(stop, receiving)
         except InvalidToken:
+            refused = True
             raise ConfigurationError("Telegram refused TELEGRAM_BOT_TOKEN (unauthorized)") from None
-        await _receive_updates(application, webhook)
-        await application.start()
-        await _publish_commands(application, service)
-        logger.info("Telegram: serving as @%s", application.bot.username)
-        service.set_connected("telegram", True)
-        await stop.wait()
     finally:
         service.set_connected("telegram", False)
-        await _stop(application)
+        await _stop(application, receiving, receiver, confirm=not refused)
     logger.info("Telegram: stopped")
 
 
-async def _receive_updates(application: TelegramApp,
-                           webhook: WebhookOptions | None) -> None:
-    updater = application.updater
-    assert updater is not None
-    if webhook is None:
-        await updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES,
-                                    drop_pending_updates=False, bootstrap_retries=3)
-        return
-    secret = secrets.token_urlsafe(32)
-    _hide_secrets_in_library_logs(secret)
-    await updater.start_webhook(listen=webhook.listen, port=webhook.port,
-                                url_path=urlsplit(webhook.url).path, webhook_url=webhook.url,
-                                secret_token=secret, allowed_updates=ALLOWED_UPDATES,
-                                drop_pending_updates=False, bootstrap_retries=3)
+async def _until_stopped_or_failed(stop: asyncio.Event, receiving: asyncio.Task[None]) -> None:
+    """Wait for `stop`; if receiving updates ends first (a refused token), raise its error."""
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({stopping, receiving}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if receiving.done():
+        receiving.result()
+
+
+async def _poll(application: TelegramApp, service: FAQService) -> None:
+    """Long-poll getUpdates into the application's queue until cancelled (the webhook is
+    deleted by then).
+
+    Fetches only while fewer than MAX_IN_HAND updates are unfinished. A failed poll marks
+    Telegram down and is tried again after 1, 2, 4... s (or what flood control asks); a poll
+    that succeeds marks it up. A refused token (InvalidToken) ends polling: it is raised.
+    """
+    bot = application.bot
+    in_hand = _in_hand(application)
+    failures = 0
+    while True:
+        room = await in_hand.room()
+        try:
+            updates = await bot.get_updates(offset=in_hand.next_offset, limit=min(room, 100),
+                                            timeout=POLL_TIMEOUT, allowed_updates=ALLOWED_UPDATES)
+        except InvalidToken:
+            raise
+        except TelegramError as error:
+            failures += 1
+            service.set_connected("telegram", False)
+            delay = (_retry_after_seconds(error) if isinstance(error, RetryAfter)
+                     else min(2.0 ** (failures - 1), MAX_POLL_BACKOFF))
+            logger.warning("Telegram getUpdates failed (%s): retry in %.1f s", error, delay)
+            await asyncio.sleep(delay)
+            continue
+        if failures:
+            logger.info("Telegram getUpdates works again after %d failures", failures)
+        failures = 0
+        service.set_connected("telegram", True)
+        for update in updates:
+            in_hand.take(update.update_id)
+            application.update_queue.put_nowait(update)
+
+
+class _WebhookReceiver:
+    """Receives the updates Telegram posts, on an aiohttp server of our own.
+
+    python-telegram-bot's webhook server compares the secret with `!=` (its time depends on how
+    much of a guess is right) and logs a wrong secret at DEBUG; this one compares in constant
+    time (hmac.compare_digest) and never logs what a request carried.
+    """
+
+    def __init__(self, application: TelegramApp, options: WebhookOptions) -> None:
+        self.application = application
+        self.options = options
+        self.secret = secrets.token_urlsafe(32)
+        self._runner: web.AppRunner | None = None
+        _hide_secrets_in_library_logs(self.secret)
+
+    async def start(self) -> None:
+        """Listen, then register the webhook with Telegram."""
+        app = web.Application()
+        app.router.add_post(urlsplit(self.options.url).path or "/", self._receive)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.options.listen, self.options.port).start()
+        await self.application.bot.set_webhook(self.options.url, secret_token=self.secret,
+                                               allowed_updates=ALLOWED_UPDATES,
+                                               drop_pending_updates=False)
+
+    async def watch(self, service: FAQService) -> None:
+        """Check every WEBHOOK_CHECK_SECONDS that the webhook is still set (up while it is);
+        until cancelled, or a refused token (raised)."""
+        while True:
+            await asyncio.sleep(WEBHOOK_CHECK_SECONDS)
+            service.set_connected("telegram", await self._still_set(self.application.bot))
+
+    async def _still_set(self, bot: Bot) -> bool:
+        try:
+            info = await bot.get_webhook_info()
+        except InvalidToken:
+            raise
+        except TelegramError as error:
+            logger.warning("Telegram getWebhookInfo failed (%s)", error)
+            return False
+        if info.url != self.options.url:
+            logger.error("Telegram no longer has this run's webhook set")
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Stop listening (Telegram keeps what it could not deliver for the next start)."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def genuine(self, request: web.Request) -> bool:
+        """Whether the request carries this run's secret (compared in constant time)."""
+        given = request.headers.get(SECRET_HEADER, "")
+        return hmac.compare_digest(given.encode(), self.secret.encode())
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        if not self.genuine(request):
+            logger.info("webhook: refused a request without this run's secret")
+            return web.Response(status=403)
+        try:
+            update = Update.de_json(await request.json(), self.application.bot)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            update = None
+        if update is None:
+            logger.warning("webhook: a request held no update")
+            return web.Response(status=400)
+        self.application.update_queue.put_nowait(update)
+        return web.Response()
 
 
 async def _publish_commands(application: TelegramApp, bot: FAQService) -> None:
@@ -732,12 +1089,52 @@ async def _publish_commands(application: TelegramApp, bot: FAQService) -> None:
                            error)
 
 
-async def _stop(application: TelegramApp) -> None:
-    """Stop receiving, finish the updates in hand, release the connections."""
-    if isinstance(application.bot.rate_limiter, RetryingRateLimiter):
-        application.bot.rate_limiter.stop_waiting()
-    if application.updater and application.updater.running:
-        await application.updater.stop()
-    if application.running:
-        await application.stop()
-    await application.shutdown()
+async def _stop(application: TelegramApp, receiving: asyncio.Task[None] | None,
+                receiver: _WebhookReceiver | None, *, confirm: bool) -> None:
+    """Stop receiving, finish the updates in hand within DRAIN_SECONDS (retries included),
+    confirm to Telegram only what was finished, and release every connection, whatever
+    failed before."""
+    if receiving is not None:
+        receiving.cancel()
+        await asyncio.gather(receiving, return_exceptions=True)
+    if receiver is not None:
+        await receiver.close()
+    try:
+        offset = await _drain(application) if application.running else None
+        if confirm and receiver is None and offset:
+            await _confirm(application.bot, offset)
+    finally:
+        try:
+            await application.shutdown()
+        finally:
+            await application.bot.shutdown()  # a refused start leaves the bot's sessions open
+
+
+async def _drain(application: TelegramApp) -> int:
+    """Let the updates in hand finish, retries included, for DRAIN_SECONDS at most; returns
+    the offset that confirms only the updates finished by the deadline."""
+    in_hand = _in_hand(application)
+    stopping = asyncio.create_task(application.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=DRAIN_SECONDS)
+    offset = in_hand.first_unfinished()
+    if not done:
+        logger.warning("stopping: %d updates unfinished after %.0f s; their retries give up",
+                       len(in_hand), DRAIN_SECONDS)
+        limiter = application.bot.rate_limiter
+        if isinstance(limiter, RetryingRateLimiter):
+            limiter.stop_waiting()
+    await stopping
+    return offset
+
+
+async def _confirm(bot: Bot, offset: int, attempts: int = 4) -> None:
+    """Tell Telegram the updates below `offset` are handled: the next start gets the rest."""
+    for attempt in range(attempts):
+        try:
+            await bot.get_updates(offset=offset, limit=1, timeout=0,
+                                  allowed_updates=ALLOWED_UPDATES)
+            return
+        except TelegramError as error:
+            logger.warning("could not confirm the updates handled (%s)", error)
+            await asyncio.sleep(0.5 * 2 ** attempt)
+    logger.warning("updates handled but not confirmed: Telegram will deliver them again")

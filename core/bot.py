@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from core.cache import default_cache_dir, trained_classifier
+from core.cache import default_cache_dir, new_classifier, trained_classifier
 from core.classifier import IntentClassifier, Prediction
 from core.errors import UnknownIntentError
 from core.knowledge import Intent, KnowledgeBase, load_knowledge_base
@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 ReplyKind = Literal["answer", "clarify", "smalltalk", "fallback"]
 MAX_CLARIFY_CHOICES = 3
+# The other topics offered to a user who found an answer unhelpful.
+MAX_ALTERNATIVES = 3
 
 _CLARIFY_PROMPT = {
     "fr": "Je ne suis pas sûr d'avoir compris. Vouliez-vous dire :",
@@ -54,12 +56,20 @@ class Reply(BaseModel):
     suggestions: list[Suggestion] = Field(default_factory=list)
 
 
+class RankedReply(NamedTuple):
+    """A reply and, for a curated answer, the FAQ intents ranked next for its question, best
+    first: what a user who found the answer unhelpful may have meant instead."""
+
+    reply: Reply
+    alternatives: list[str]
+
+
 class FAQBot:
     """The engine: a validated knowledge base and the classifier trained on it."""
 
     def __init__(self, kb: KnowledgeBase, classifier: IntentClassifier | None = None) -> None:
         self.kb = kb
-        self.classifier = classifier or IntentClassifier().fit(*kb.training_data())
+        self.classifier = classifier or new_classifier(kb).fit(*kb.training_data())
         self._intents = {intent.id: intent for intent in kb.intents}
         # Suggestions are immutable, so each is built once and shared by every reply (a Reply
         # copies the list it is given).
@@ -90,10 +100,22 @@ class FAQBot:
         The reply language is `lang` if given, else the language the text is written in, else
         `lang_hint` (a user's platform locale), else the knowledge base's default.
         """
+        return self.answer_ranked(text, lang, lang_hint=lang_hint).reply
+
+    def answer_ranked(self, text: str, lang: str | None = None, *,
+                      lang_hint: str | None = None) -> RankedReply:
+        """`answer`, with the next FAQ intents of the ranking when the reply is an answer
+        (from the same classification: no second one)."""
         question, reply_lang = self._read(text, lang, lang_hint)
         if not has_words(question):
-            return self.fallback(reply_lang, question)
-        return self._decide(question, reply_lang, self.classifier.predict_one(question))
+            return RankedReply(self.fallback(reply_lang, question), [])
+        prediction = self.classifier.predict_one(question)
+        reply = self._decide(question, reply_lang, prediction)
+        if reply.kind != "answer":
+            return RankedReply(reply, [])
+        others = [label for label, _ in prediction.ranking
+                  if label != reply.intent and self._intents[label].kind == "faq"]
+        return RankedReply(reply, others[:MAX_ALTERNATIVES])
 
     def answer_many(self, texts: Sequence[str], lang: str | None = None) -> list[Reply]:
         """`answer` for each text, in order; the classifier ranks them all in one batch."""

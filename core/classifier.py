@@ -1,10 +1,18 @@
-"""IntentClassifier: TF-IDF word and character n-grams under a linear model, with rejection.
+"""IntentClassifier: TF-IDF word and character n-grams and a sentence embedding under a linear
+model, with rejection.
 
 Training uses scikit-learn; prediction does not. After `fit`, everything prediction needs
-(one vocabulary per feature block, idf weights, one weight matrix, intercepts) sits in plain
-dicts and numpy arrays, so a question costs a few dictionary look-ups and one small matrix
-sum, and a process that loads a saved model (`IntentClassifier.load`) never imports
-scikit-learn.
+(one vocabulary per feature block, idf weights, weight matrices, intercepts) sits in plain
+dicts and numpy arrays, so a question costs a few dictionary look-ups and small matrix sums,
+and a process that loads a saved model (`IntentClassifier.load`) never imports scikit-learn.
+
+The sentence embedding (core.encoder: it knows paraphrases and translations that share no
+word with the examples) is one more feature block, but it costs milliseconds where the
+n-grams cost tens of microseconds. So the classifier is a cascade: a second model on the
+n-grams alone answers the questions it is sure of, and the full model decides the rest. How
+sure is sure enough is chosen by cross-validation: the n-gram model may answer where, out of
+fold, it gave the full model's decision 199 times in 200. `embedding_weight=0` (a knowledge
+base's `encoder: none`) leaves the n-gram model alone, with no encoder loaded.
 
 Out-of-scope examples (label None) become one extra class the model learns. That class never
 appears in a ranking; a label's score says how far it stands above it, which is what the
@@ -28,6 +36,7 @@ from typing import Any, Self
 import numpy as np
 import numpy.typing as npt
 
+from core.encoder import DIMENSIONS, SentenceEncoder, shared_encoder
 from core.text import normalize
 
 logger = logging.getLogger(__name__)
@@ -36,7 +45,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Analysed = list[list[str]]  # one list of n-grams per feature block
 
-FORMAT_VERSION = 2  # 2: unknown-n-gram length, margin-over-oos calibration
+FORMAT_VERSION = 3  # 3: sentence-embedding block and the n-gram model of the cascade
 # Internal name of the out-of-scope class; the NUL byte keeps it apart from any real label.
 _OOS = "\x00out-of-scope"
 # Fallbacks when cross-validation is impossible (too little data to hold any out).
@@ -51,6 +60,12 @@ _ASK_COST = 0.5
 # Words whose character n-grams are kept looked up (IntentClassifier._char_keys); past this
 # many the table starts again, so that its memory stays bounded whatever people type.
 _WORD_TABLE_SIZE = 20_000
+# Out of fold, how often the cascade's n-gram model must give the full model's decision where
+# it answers alone (choose_cascade_cut).
+_CASCADE_AGREEMENT = 0.995
+# Scale of the sentence-embedding block (a unit vector) beside the unit-length n-gram blocks;
+# chosen on training and validation data only (docs/benchmarks.md).
+EMBEDDING_WEIGHT = 2.0
 # Questions `predict` scores at once: bounds the temporary (n-grams x classes) matrix.
 _BATCH = 256
 # Stopping tolerance of the linear SVM solver: scikit-learn's default for the model kept; the
@@ -119,6 +134,31 @@ def _block_values(keys: IntArray, counts: FloatArray, idf: FloatArray, unseen_id
     return rows, values
 
 
+def _summed(features: list[tuple[IntArray, FloatArray]], weights: FloatArray,
+            intercepts: FloatArray) -> FloatArray:
+    """Raw linear scores of several texts' n-gram features: one gather and one sum over all
+    their rows (`np.add.reduceat` sums a text's rows the same way alone or in a batch)."""
+    sizes = np.array([len(rows) for rows, _ in features], dtype=np.int64)
+    decisions: FloatArray = np.tile(intercepts, (len(features), 1))
+    filled = np.flatnonzero(sizes)
+    if len(filled):
+        rows = np.concatenate([rows for rows, _ in features])
+        values = np.concatenate([values for _, values in features])
+        starts = (np.cumsum(sizes) - sizes)[filled]
+        decisions[filled] += np.add.reduceat(weights[rows] * values[:, None], starts)
+    return decisions
+
+
+def _sure(probs: FloatArray, cut: float, margin: float) -> npt.NDArray[np.bool_]:
+    """Whether the cascade's n-gram model answers alone: its top score reaches `cut` and
+    leads the next one by at least `margin` (so the full model would not ask either)."""
+    top = probs.max(axis=-1)
+    if probs.shape[-1] < 2:
+        return np.asarray(top >= cut)
+    two = np.partition(probs, -2, axis=-1)
+    return np.asarray((top >= cut) & (two[..., -1] - two[..., -2] >= margin))
+
+
 # ---------------------------------------------------------------------------- classifier
 
 
@@ -128,6 +168,8 @@ class IntentClassifier:
     Parameters: `C` is the inverse regularisation of the one-vs-rest linear SVM;
     `char_weight` scales the character block against the word block, `char_ngrams` gives
     its n-gram sizes and `min_df` the documents a character n-gram needs to be kept;
+    `embedding_weight` scales the sentence-embedding block (0: no encoder, n-grams only) and
+    `encoder` computes it (default: the process's shared one; never saved with the model);
     `threshold` / `margin` force values instead of choosing them by `cv_folds`-fold
     cross-validation; `random_state` fixes the folds so the same data gives the same model.
     """
@@ -139,6 +181,8 @@ class IntentClassifier:
         char_weight: float = 1.0,
         char_ngrams: tuple[int, int] = (2, 5),
         min_df: int = 1,
+        embedding_weight: float = EMBEDDING_WEIGHT,
+        encoder: SentenceEncoder | None = None,
         threshold: float | None = None,
         margin: float | None = None,
         cv_folds: int = 3,
@@ -148,6 +192,8 @@ class IntentClassifier:
         self.char_weight = char_weight
         self.char_ngrams = char_ngrams
         self.min_df = min_df
+        self.embedding_weight = embedding_weight
+        self._encoder = encoder
         self.threshold = threshold
         self.margin = margin
         self.cv_folds = cv_folds
@@ -159,16 +205,26 @@ class IntentClassifier:
         self.slope_ = _DEFAULT_SLOPE
         self.bias_ = 0.0
         self.spread_ = _DEFAULT_SLOPE
+        # The cascade's n-gram model (it reads the same n-gram rows, with weights and a
+        # calibration of its own) answers alone when its top score reaches cascade_cut_ and
+        # leads the next by at least margin_ (never, without an encoder).
+        self.cascade_cut_ = math.inf
+        self._quick_weights = np.zeros((0, 0))
+        self._quick_intercepts = np.zeros(0)
+        self._quick_calibration = (_DEFAULT_SLOPE, 0.0, _DEFAULT_SLOPE)
         self.labels_: list[str] = []
         self._classes: list[str] = []  # model columns: labels_ and maybe _OOS
         self._vocabs: list[dict[str, int]] = []  # per block: n-gram -> column in its block
         self._idfs: list[FloatArray] = []
         self._offsets: list[int] = []  # first row of each block in the weight matrix
         self._unseen_idf = 1.0  # idf of an n-gram no training text had
-        self._weights = np.zeros((0, 0))
+        self._weights = np.zeros((0, 0))  # n-gram rows of the full model
+        self._dense_weights = np.zeros((0, 0))  # its embedding rows, scaled by the block weight
         self._intercepts = np.zeros(0)
         self._report: dict[str, Any] = {}
-        self._sklearn: _Fitted | None = None  # only in the process that called fit()
+        # Only in the process that called fit(): the full model and the cascade's n-gram one.
+        self._sklearn: _Fitted | None = None
+        self._sklearn_quick: _Fitted | None = None
         # Read by every prediction, computed once (_prepare_prediction).
         self._idf = np.zeros(0)  # every block's idf, in weight-matrix row order
         self._in_scope = np.zeros(0, dtype=np.int64)  # model columns of labels_, in order
@@ -179,8 +235,28 @@ class IntentClassifier:
 
     @property
     def block_weights(self) -> list[float]:
-        """Scale of each feature block (word, char) in the stacked feature vector."""
+        """Scale of each n-gram feature block (word, char) in the stacked feature vector."""
         return [1.0, self.char_weight]
+
+    @property
+    def uses_encoder(self) -> bool:
+        """Whether the sentence embedding is a feature block (and the cascade is on)."""
+        return self.embedding_weight > 0
+
+    def embed(self, texts: Sequence[str], *, remember: bool = False) -> FloatArray | None:
+        """The scaled embedding block of raw texts, or None without an encoder; `remember`
+        keeps their embeddings in the encoder's cache (training examples). A text with no word
+        gets zeros: the encoder would read a meaning into punctuation or emoji."""
+        if not self.uses_encoder:
+            return None
+        if self._encoder is None:
+            self._encoder = shared_encoder()
+        worded = [i for i, text in enumerate(texts) if normalize(text)]
+        block = np.zeros((len(texts), DIMENSIONS))
+        if worded:
+            block[worded] = self._encoder.encode([texts[i] for i in worded], remember=remember)
+        block *= self.embedding_weight
+        return block
 
     def _analyse(self, text: str) -> Analysed:
         """The n-grams of each feature block of one raw text."""
@@ -196,16 +272,32 @@ class IntentClassifier:
         targets = [_OOS if label is None else str(label) for label in labels]
         if all(target == _OOS for target in targets):
             raise ValueError("at least one in-scope (non-None) example is needed")
-        counts = _Counts([normalize(text).split() for text in texts], self.char_ngrams)
+        counts = _Counts([normalize(text).split() for text in texts], self.char_ngrams,
+                         self.embed(texts, remember=True))
         everything = np.arange(len(targets))
         fitted = _Fitted.fit(self, counts, everything, targets)
         self._adopt(fitted)
-        threshold, margin, report = self._choose_cut_offs(counts, targets)
+        threshold, margin, report, out_of_fold = self._choose_cut_offs(counts, targets)
         self.threshold_ = threshold if self.threshold is None else self.threshold
         self.margin_ = margin if self.margin is None else self.margin
         self._report = report
+        if out_of_fold is not None and out_of_fold.quick is not None:
+            self._fit_cascade(counts, targets, out_of_fold)
         logger.info("classifier fitted: %s", self.describe())
         return self
+
+    def _fit_cascade(self, counts: _Counts, targets: list[str], out_of_fold: _OutOfFold) -> None:
+        """The n-gram model, its calibration and the score from which it answers alone."""
+        assert out_of_fold.quick is not None
+        quick_model = _Fitted.fit(self, counts, np.arange(len(targets)), targets, dense=False)
+        self._sklearn_quick = quick_model
+        self._quick_weights, self._quick_intercepts = quick_model.linear()
+        self._quick_calibration = self._fit_calibration(out_of_fold.quick, out_of_fold.truth)
+        quick = self._calibrate(out_of_fold.quick, self._quick_calibration)
+        self.cascade_cut_ = choose_cascade_cut(quick, out_of_fold.probs, self.threshold_,
+                                               self.margin_)
+        sure = _sure(quick, self.cascade_cut_, self.margin_)
+        self._report["cascade_share"] = round(float(sure.mean()), 4)
 
     def _adopt(self, fitted: _Fitted) -> None:
         """Copy what prediction needs out of the scikit-learn objects."""
@@ -216,7 +308,10 @@ class IntentClassifier:
         self._idfs = fitted.idfs()
         self._offsets = [0, *np.cumsum([len(v) for v in self._vocabs])[:-1].tolist()]
         self._unseen_idf = fitted.unseen_idf
-        self._weights, self._intercepts = fitted.linear()
+        weights, self._intercepts = fitted.linear()
+        sparse_rows = sum(len(vocab) for vocab in self._vocabs)
+        self._weights = np.ascontiguousarray(weights[:sparse_rows])
+        self._dense_weights = np.ascontiguousarray(weights[sparse_rows:])
         self._prepare_prediction()
 
     def _prepare_prediction(self) -> None:
@@ -225,32 +320,50 @@ class IntentClassifier:
         self._in_scope = np.array([i for i, label in enumerate(self._classes) if label != _OOS],
                                   dtype=np.int64)
         self._oos = self._classes.index(_OOS) if _OOS in self._classes else -1
+        self.forget_words()
+
+    def forget_words(self) -> None:
+        """Empty the per-word n-gram look-ups (benchmarks time questions cold with it)."""
         self._char_keys_of.clear()
         self._unknown_ids.clear()
 
     def _choose_cut_offs(
         self, counts: _Counts, targets: list[str]
-    ) -> tuple[float, float, dict[str, Any]]:
-        """Calibration, threshold and margin from out-of-fold scores on the training data."""
+    ) -> tuple[float, float, dict[str, Any], _OutOfFold | None]:
+        """Calibration, threshold and margin from out-of-fold scores on the training data;
+        and those scores (None when there were too few examples to hold any out)."""
         folds = _fold_count(targets, self.cv_folds)
         if folds < 2 or len(self.labels_) < 2:
             self.slope_, self.bias_, self.spread_ = _DEFAULT_SLOPE, 0.0, _DEFAULT_SLOPE
-            return _DEFAULT_THRESHOLD, _DEFAULT_MARGIN, {"cv_folds": 0}
-        decisions = _out_of_fold_scores(self, counts, targets, folds)
-        index = {label: i for i, label in enumerate(self.labels_)}
-        truth = np.array([index.get(t, -1) for t in targets])
-        if self._has_oos:
-            self.slope_, self.bias_ = choose_platt(self._oos_margins(decisions), truth)
-            in_scope = truth >= 0
-            margins = self._oos_margins(decisions)[in_scope]
-            self.spread_ = 1 / choose_temperature(margins, truth[in_scope])
-        else:
-            self.slope_, self.bias_ = 1 / choose_temperature(decisions, truth), 0.0
+            return _DEFAULT_THRESHOLD, _DEFAULT_MARGIN, {"cv_folds": 0}, None
+        decisions, quick = _out_of_fold_scores(self, counts, targets, folds)
+        truth = self._truth(targets)
+        self.slope_, self.bias_, self.spread_ = self._fit_calibration(decisions, truth)
         probs = self._calibrate(decisions)
         threshold, report = choose_threshold(probs, truth)
         margin = choose_margin(probs, truth, threshold)
         report.update(cv_folds=folds)
-        return threshold, margin, report
+        return threshold, margin, report, _OutOfFold(truth, probs, quick)
+
+    def _truth(self, targets: list[str]) -> IntArray:
+        """Each target's column among `labels_`, -1 for out of scope."""
+        index = {label: i for i, label in enumerate(self.labels_)}
+        return np.array([index.get(t, -1) for t in targets])
+
+    def _fit_calibration(self, decisions: FloatArray,
+                         truth: IntArray) -> tuple[float, float, float]:
+        """(slope, bias, spread) that make out-of-fold decisions read as confidences."""
+        if not self._has_oos:
+            return 1 / choose_temperature(decisions, truth), 0.0, _DEFAULT_SLOPE
+        slope, bias = choose_platt(self._oos_margins(decisions), truth)
+        in_scope = truth >= 0
+        margins = self._oos_margins(decisions)[in_scope]
+        return slope, bias, 1 / choose_temperature(margins, truth[in_scope])
+
+    @property
+    def _cascades(self) -> bool:
+        """Whether the cascade's n-gram model answers some questions alone."""
+        return math.isfinite(self.cascade_cut_)
 
     @property
     def _has_oos(self) -> bool:
@@ -261,8 +374,10 @@ class IntentClassifier:
         result: FloatArray = decisions[..., self._in_scope] - decisions[..., self._oos, None]
         return result
 
-    def _calibrate(self, decisions: FloatArray) -> FloatArray:
-        """In-scope scores in [0, 1] from raw decisions (rows of classes, or one row).
+    def _calibrate(self, decisions: FloatArray,
+                   calibration: tuple[float, float, float] | None = None) -> FloatArray:
+        """In-scope scores in [0, 1] from raw decisions (rows of classes, or one row), with
+        the full model's calibration unless another (slope, bias, spread) is given.
 
         With an out-of-scope class, the top label's score is a logistic function of how far
         its decision stands above the out-of-scope class's (fitted as in Platt scaling to
@@ -271,14 +386,15 @@ class IntentClassifier:
         times exp(spread_ * its gap to the top label), so the gap between the first two
         scores measures how ambiguous the question is. Without one, a softmax.
         """
+        slope, bias, spread = calibration or (self.slope_, self.bias_, self.spread_)
         result: FloatArray
         if self._has_oos:
             margins = self._oos_margins(decisions)
             best = margins.max(axis=-1, keepdims=True)
-            confidence = 1.0 / (1.0 + np.exp(-(self.slope_ * best + self.bias_)))
-            result = confidence * np.exp(self.spread_ * (margins - best))
+            confidence = 1.0 / (1.0 + np.exp(-(slope * best + bias)))
+            result = confidence * np.exp(spread * (margins - best))
         else:
-            logits = decisions * self.slope_
+            logits = decisions * slope
             shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
             result = shifted / shifted.sum(axis=-1, keepdims=True)
         return result
@@ -289,8 +405,9 @@ class IntentClassifier:
         """One Prediction per text, in order; scored a batch at a time, in matrix products."""
         predictions: list[Prediction] = []
         for start in range(0, len(texts), _BATCH):
-            features = [self._features(text) for text in texts[start : start + _BATCH]]
-            predictions += map(self._prediction, self._calibrate(self._decisions(features)))
+            batch = texts[start : start + _BATCH]
+            features = [self._features(text) for text in batch]
+            predictions += map(self._prediction, self._batch_scores(batch, features))
         return predictions
 
     def predict_one(self, text: str) -> Prediction:
@@ -308,29 +425,56 @@ class IntentClassifier:
         return Prediction(label=label, confidence=confidence, ranking=ranking)
 
     def scores(self, text: str) -> FloatArray:
-        """Calibrated in-scope scores in [0, 1], in `labels_` order (fast path)."""
-        return self._calibrate(self.decision(text))
+        """Calibrated in-scope scores in [0, 1], in `labels_` order (fast path): the n-gram
+        model's when it is sure, else the full model's."""
+        features = self._features(text)
+        if self._cascades:
+            quick: FloatArray = self._quick_scores([features])[0]
+            if _sure(quick, self.cascade_cut_, self.margin_):
+                return quick
+        return self._calibrate(self._full_decisions([text], [features])[0])
+
+    def answers_alone(self, text: str) -> bool:
+        """Whether the cascade's n-gram model answers `text` without the encoder."""
+        if not self.uses_encoder:
+            return True
+        if not self._cascades:
+            return False
+        quick = self._quick_scores([self._features(text)])[0]
+        return bool(_sure(quick, self.cascade_cut_, self.margin_))
+
+    def _quick_scores(self, features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
+        """Calibrated scores of the cascade's n-gram model."""
+        decisions = _summed(features, self._quick_weights, self._quick_intercepts)
+        return self._calibrate(decisions, self._quick_calibration)
 
     def decision(self, text: str) -> FloatArray:
-        """Raw linear scores of every model class for one raw text (fast path)."""
-        rows, values = self._features(text)
-        if not len(rows):
-            return self._intercepts.copy()
-        # Summed as `_decisions` sums a batch, so that a question scores the same either way.
-        weighted = self._weights[rows] * values[:, None]
-        result: FloatArray = self._intercepts + np.add.reduceat(weighted, [0])[0]
-        return result
+        """Raw linear scores of every model class for one raw text, by the full model."""
+        decisions: FloatArray = self._full_decisions([text], [self._features(text)])[0]
+        return decisions
 
-    def _decisions(self, features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
-        """Raw scores of several texts at once: one gather and one sum over all their rows."""
-        sizes = np.array([len(rows) for rows, _ in features], dtype=np.int64)
-        decisions: FloatArray = np.tile(self._intercepts, (len(features), 1))
-        filled = np.flatnonzero(sizes)
-        if len(filled):
-            rows = np.concatenate([rows for rows, _ in features])
-            values = np.concatenate([values for _, values in features])
-            starts = (np.cumsum(sizes) - sizes)[filled]
-            decisions[filled] += np.add.reduceat(self._weights[rows] * values[:, None], starts)
+    def _batch_scores(self, texts: Sequence[str],
+                      features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
+        """`scores` of several texts: the encoder runs once, on those the n-gram model is
+        not sure of."""
+        if not self._cascades:
+            return self._calibrate(self._full_decisions(texts, features))
+        scores = self._quick_scores(features)
+        unsure = np.flatnonzero(~_sure(scores, self.cascade_cut_, self.margin_)).tolist()
+        if unsure:
+            decisions = self._full_decisions([texts[i] for i in unsure],
+                                             [features[i] for i in unsure])
+            scores[unsure] = self._calibrate(decisions)
+        return scores
+
+    def _full_decisions(self, texts: Sequence[str],
+                        features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
+        """Raw scores of the full model: n-gram blocks, then the embedding block."""
+        decisions = _summed(features, self._weights, self._intercepts)
+        embeddings = self.embed(texts)
+        if embeddings is not None:
+            # Row by row, so that a text scores the same alone or in a batch.
+            decisions += np.array([row @ self._dense_weights for row in embeddings])
         return decisions
 
     def _features(self, text: str) -> tuple[IntArray, FloatArray]:
@@ -339,8 +483,7 @@ class IntentClassifier:
             raise RuntimeError("IntentClassifier is not fitted: call fit() or load() first")
         words = normalize(text).split()
         if len(self._char_keys_of) + len(words) > _WORD_TABLE_SIZE:
-            self._char_keys_of.clear()
-            self._unknown_ids.clear()
+            self.forget_words()
         word_grams = Counter(word_features(words))
         char_grams = Counter(chain.from_iterable(map(self._char_keys, words)))
         vocab = self._vocabs[0]  # the word block comes first: its rows are its columns
@@ -377,8 +520,15 @@ class IntentClassifier:
         """
         if self._sklearn is None:
             raise RuntimeError("no scikit-learn model: this classifier was loaded, not fitted")
-        decisions = self._sklearn.decision_function([self._analyse(text) for text in texts])
-        return self._calibrate(decisions)
+        analysed = [self._analyse(text) for text in texts]
+        full = self._calibrate(self._sklearn.decision_function(analysed, self.embed(texts)))
+        if self._sklearn_quick is None:
+            return full
+        quick = self._calibrate(self._sklearn_quick.decision_function(analysed, None),
+                                self._quick_calibration)
+        sure = _sure(quick, self.cascade_cut_, self.margin_)
+        result: FloatArray = np.where(sure[:, None], quick, full)
+        return result
 
     # ------------------------------------------------------------------ reporting
 
@@ -398,6 +548,8 @@ class IntentClassifier:
                 "bias": round(self.bias_, 4),
                 "spread": round(self.spread_, 4),
             },
+            "encoder": "multilingual USE v3" if self.uses_encoder else "none",
+            "cascade_cut": round(self.cascade_cut_, 4) if self.uses_encoder else None,
             "params": self._params(),
             "cv": dict(self._report),
         }
@@ -408,6 +560,7 @@ class IntentClassifier:
             "char_weight": self.char_weight,
             "char_ngrams": list(self.char_ngrams),
             "min_df": self.min_df,
+            "embedding_weight": self.embedding_weight,
             "cv_folds": self.cv_folds,
             "random_state": self.random_state,
         }
@@ -427,6 +580,8 @@ class IntentClassifier:
             "slope": self.slope_,
             "bias": self.bias_,
             "spread": self.spread_,
+            "cascade_cut": self.cascade_cut_,
+            "quick_calibration": self._quick_calibration,
             "unseen_idf": self._unseen_idf,
             "params": self._params(),
             "report": self._report,
@@ -435,7 +590,10 @@ class IntentClassifier:
             "meta": np.array(json.dumps(meta, ensure_ascii=True)),
             "idf": np.concatenate(self._idfs),
             "weights": self._weights,
+            "dense_weights": self._dense_weights,
             "intercepts": self._intercepts,
+            "quick_weights": self._quick_weights,
+            "quick_intercepts": self._quick_intercepts,
         }
 
     @classmethod
@@ -455,7 +613,13 @@ class IntentClassifier:
         idf = np.asarray(arrays["idf"], dtype=np.float64)
         model._idfs = [idf[o : o + n] for o, n in zip(model._offsets, sizes, strict=True)]
         model._weights = np.ascontiguousarray(arrays["weights"], dtype=np.float64)
+        model._dense_weights = np.ascontiguousarray(arrays["dense_weights"], dtype=np.float64)
         model._intercepts = np.asarray(arrays["intercepts"], dtype=np.float64)
+        model._quick_weights = np.ascontiguousarray(arrays["quick_weights"], dtype=np.float64)
+        model._quick_intercepts = np.asarray(arrays["quick_intercepts"], dtype=np.float64)
+        slope, bias, spread = meta["quick_calibration"]
+        model._quick_calibration = (float(slope), float(bias), float(spread))
+        model.cascade_cut_ = float(meta["cascade_cut"])
         model.threshold_ = float(meta["threshold"])
         model.margin_ = float(meta["margin"])
         model.slope_ = float(meta["slope"])
@@ -600,6 +764,30 @@ def choose_margin(probs: FloatArray, truth: IntArray, threshold: float) -> float
     return best_margin
 
 
+def choose_cascade_cut(quick: FloatArray, full: FloatArray, threshold: float,
+                       margin: float) -> float:
+    """The lowest n-gram model score from which it may answer alone.
+
+    `quick` and `full` are the two models' out-of-fold scores. Among the examples the n-gram
+    model would answer alone (scoring at least the cut and leading by `margin`), its answer
+    must be the full model's decision (which rejects under `threshold`) at least
+    `_CASCADE_AGREEMENT` of the time, so that the cascade stays the full model's twin. Never
+    under `threshold`: only answers are left to the n-gram model.
+    """
+    top = quick.max(axis=1)
+    order = np.argsort(-top, kind="stable")
+    ranked = top[order]
+    full_answer = np.where(full.max(axis=1) >= threshold, full.argmax(axis=1), -1)
+    answers = _sure(quick, -math.inf, margin)[order]
+    differ = (quick.argmax(axis=1) != full_answer)[order] & answers
+    answered = np.maximum(np.cumsum(answers), 1)
+    agree = np.cumsum(differ) <= (1 - _CASCADE_AGREEMENT) * answered
+    # A cut takes tied scores together: it can fall only before a lower score.
+    before_lower = np.append(ranked[1:] < ranked[:-1], True)
+    fine = np.flatnonzero(agree & before_lower & (ranked >= threshold))
+    return float(ranked[fine[-1]]) if len(fine) else math.inf
+
+
 # ---------------------------------------------------------------------------- helpers
 
 
@@ -611,10 +799,21 @@ def _fold_count(targets: list[str], wanted: int) -> int:
     return max(2, min(wanted, *counts.values()))
 
 
+@dataclass(frozen=True, slots=True)
+class _OutOfFold:
+    """What cross-validation tells the cascade: true columns, the full model's calibrated
+    scores, and the n-gram model's raw ones (None without an embedding block)."""
+
+    truth: IntArray
+    probs: FloatArray
+    quick: FloatArray | None
+
+
 def _out_of_fold_scores(
     config: IntentClassifier, counts: _Counts, targets: list[str], folds: int
-) -> FloatArray:
-    """Linear scores of each training example from a model that did not see it.
+) -> tuple[FloatArray, FloatArray | None]:
+    """Linear scores of each training example from a model that did not see it; and, with an
+    embedding block, those of a model on the n-grams alone (the cascade's).
 
     Each fold re-learns its vocabulary and idf from its own training part, as a model trained
     on that part alone would. A class missing from a fold's training part scores 0.
@@ -623,6 +822,7 @@ def _out_of_fold_scores(
 
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.random_state)
     scores = np.zeros((len(targets), len(config._classes)))
+    quick = None if counts.dense is None else np.zeros_like(scores)
     column = {label: i for i, label in enumerate(config._classes)}
     with warnings.catch_warnings():
         # Rare classes (fewer examples than folds) are expected in small knowledge bases.
@@ -634,7 +834,11 @@ def _out_of_fold_scores(
         fitted = _Fitted.fit(config, counts, train, [targets[i] for i in train], _CV_TOLERANCE)
         columns = np.array([column[label] for label in fitted.classes])
         scores[np.ix_(test, columns)] = fitted.decision_rows(counts, test)
-    return scores
+        if quick is not None:
+            ngrams = _Fitted.fit(config, counts, train, [targets[i] for i in train],
+                                 _CV_TOLERANCE, dense=False)
+            quick[np.ix_(test, columns)] = ngrams.decision_rows(counts, test)
+    return scores, quick
 
 
 # ---------------------------------------------------------------------------- scikit-learn
@@ -648,7 +852,9 @@ class _Counts:
     looked up once: both matter, as this runs on every training.
     """
 
-    def __init__(self, texts_words: list[list[str]], char_ngrams: tuple[int, int]) -> None:
+    def __init__(self, texts_words: list[list[str]], char_ngrams: tuple[int, int],
+                 dense: FloatArray | None = None) -> None:
+        self.dense = dense  # the scaled embedding block of every text, when there is one
         word_vocab: dict[str, int] = {}
         char_vocab: dict[str, int] = {}
         char_columns: dict[str, list[int]] = {}  # word -> the columns of its n-grams
@@ -684,10 +890,12 @@ def _count_matrix(rows: list[list[int]], width: int) -> Any:
 
 
 class _Fitted:
-    """TF-IDF weights and a one-vs-rest linear SVM, fitted on some training rows."""
+    """TF-IDF weights and a one-vs-rest linear SVM, fitted on some training rows, with the
+    embedding block (`dense`) or on the n-grams alone."""
 
-    def __init__(self, config: IntentClassifier) -> None:
+    def __init__(self, config: IntentClassifier, dense: bool) -> None:
         self.config = config
+        self.dense = dense
         self.classes: list[str] = []
         self.kept: list[IntArray] = []  # per block: columns of the count matrix kept
         self.names: list[npt.NDArray[np.str_]] = []
@@ -698,13 +906,13 @@ class _Fitted:
     @classmethod
     def fit(
         cls, config: IntentClassifier, counts: _Counts, rows: IntArray, targets: list[str],
-        tolerance: float = _TOLERANCE,
+        tolerance: float = _TOLERANCE, *, dense: bool = True,
     ) -> _Fitted:
-        """Fit on `rows` of the count matrices; `targets` are those rows' classes; the solver
-        stops at `tolerance`."""
+        """Fit on `rows` of the count matrices (and of the embedding block, if `dense` and
+        there is one); `targets` are those rows' classes; the solver stops at `tolerance`."""
         from sklearn.feature_extraction.text import TfidfTransformer
 
-        self = cls(config)
+        self = cls(config, dense and counts.dense is not None)
         # scikit-learn's smoothed idf of a document frequency of 0.
         self.unseen_idf = math.log(1 + len(rows)) + 1
         min_dfs = [1, config.min_df]
@@ -718,7 +926,7 @@ class _Fitted:
             self.tfidf.append(tfidf)
         self.classes = sorted(set(targets))
         if len(self.classes) > 1:
-            features = self._stack([m[rows] for m in counts.matrices])
+            features = self._stack([m[rows] for m in counts.matrices], _rows(counts.dense, rows))
             self.model = self._linear_model(tolerance).fit(features, targets)
             self.classes = [str(label) for label in self.model.classes_]
         return self
@@ -728,12 +936,13 @@ class _Fitted:
 
         return LinearSVC(C=self.config.C, tol=tolerance, random_state=self.config.random_state)
 
-    def _stack(self, block_counts: list[Any]) -> Any:
-        """Features of rows of the shared count matrices: blocks side by side, scaled.
+    def _stack(self, block_counts: list[Any], dense: FloatArray | None) -> Any:
+        """Features of rows of the shared count matrices: blocks side by side, scaled, then
+        the embedding block if this model has one.
 
         Columns outside a block's vocabulary are the n-grams this model does not know.
         """
-        from scipy.sparse import hstack
+        from scipy.sparse import csr_matrix, hstack
 
         parts = []
         for matrix, kept, tfidf, scale in zip(
@@ -742,6 +951,8 @@ class _Fitted:
             unknown = np.setdiff1d(np.arange(matrix.shape[1]), kept, assume_unique=True)
             unknown_mass = self._unknown_mass(matrix[:, unknown])
             parts.append(_normalise(tfidf.transform(matrix[:, kept]), unknown_mass) * scale)
+        if self.dense:
+            parts.append(csr_matrix(dense))
         return hstack(parts).tocsr()
 
     def _unknown_mass(self, unknown_counts: Any) -> FloatArray:
@@ -752,11 +963,13 @@ class _Fitted:
 
     def decision_rows(self, counts: _Counts, rows: IntArray) -> FloatArray:
         """Scores of some rows of the shared count matrices, in `classes` order."""
-        return self._decision(self._stack([m[rows] for m in counts.matrices]))
+        dense = _rows(counts.dense, rows) if self.dense else None
+        return self._decision(self._stack([m[rows] for m in counts.matrices], dense))
 
-    def decision_function(self, analysed: list[Analysed]) -> FloatArray:
-        """Scores of new texts, computed with scikit-learn (the reference path)."""
-        from scipy.sparse import hstack
+    def decision_function(self, analysed: list[Analysed], dense: FloatArray | None) -> FloatArray:
+        """Scores of new texts, computed with scikit-learn (the reference path); `dense` is
+        their embedding block."""
+        from scipy.sparse import csr_matrix, hstack
         from sklearn.feature_extraction.text import CountVectorizer
 
         parts = []
@@ -772,6 +985,8 @@ class _Fitted:
                 for doc in docs
             ])
             parts.append(_normalise(known, unknown_mass) * scale)
+        if self.dense:
+            parts.append(csr_matrix(dense))
         return self._decision(hstack(parts).tocsr())
 
     def _decision(self, features: Any) -> FloatArray:
@@ -793,7 +1008,7 @@ class _Fitted:
 
     def linear(self) -> tuple[FloatArray, FloatArray]:
         """(features x classes) weights and per-class intercepts."""
-        width = sum(len(names) for names in self.names)
+        width = sum(len(names) for names in self.names) + (DIMENSIONS if self.dense else 0)
         if self.model is None:
             return np.zeros((width, 1)), np.zeros(1)
         coef = np.asarray(self.model.coef_, dtype=np.float64)
@@ -814,15 +1029,21 @@ def _normalise(known: Any, unknown_mass: FloatArray) -> Any:
     return diags(inverse) @ known
 
 
+def _rows(dense: FloatArray | None, rows: IntArray) -> FloatArray | None:
+    return None if dense is None else dense[rows]
+
+
 def _identity(grams: list[str]) -> list[str]:
     """Analyzer for scikit-learn vectorisers fed with pre-computed n-grams."""
     return grams
 
 
 __all__ = [
+    "EMBEDDING_WEIGHT",
     "IntentClassifier",
     "Prediction",
     "char_features",
+    "choose_cascade_cut",
     "choose_margin",
     "choose_platt",
     "choose_temperature",

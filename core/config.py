@@ -5,6 +5,8 @@ Tokens are `SecretStr`: their repr is masked, so a logged Settings object leaks 
 
 from __future__ import annotations
 
+import hashlib
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +16,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.errors import ConfigurationError
 
 IdSet = Annotated[frozenset[int], NoDecode]
+# A pseudonym key shorter than this is refused: anyone who guesses it can name every user.
+MIN_ID_KEY_CHARS = 16
+# A key file is a line of text; anything much longer is not one.
+MAX_ID_KEY_FILE_BYTES = 4096
+_HEX = re.compile("(?:[0-9a-fA-F]{2})+")
 
 
 class Settings(BaseSettings):
@@ -39,6 +46,10 @@ class Settings(BaseSettings):
     rate_limit_seconds: float = Field(default=10.0, gt=0)
     log_text: bool = True  # FAQBOT_LOG_TEXT=0: the question log keeps no question text
     retention_days: int = Field(default=90, ge=1)
+    feedback: bool = True  # FAQBOT_FEEDBACK=0: no feedback buttons under the answers
+    # The key of the question log's pseudonyms, kept out of the database (see pseudonym_key).
+    id_key: SecretStr | None = None
+    id_key_file: Path | None = None
 
     @field_validator("allowed_chats", "allowed_guilds", mode="before")
     @classmethod
@@ -53,10 +64,49 @@ class Settings(BaseSettings):
     def _path_as_text(cls, value: object) -> object:
         return str(value) if isinstance(value, Path) else value
 
-    @field_validator("telegram_bot_token", "discord_bot_token", mode="before")
+    def pseudonym_key(self) -> bytes | None:
+        """The question log's key from FAQBOT_ID_KEY or the file FAQBOT_ID_KEY_FILE names;
+        None when neither is set (the log then keeps a random key in its database).
+
+        Hex digits are taken as the bytes they spell (so that the salt of an existing log
+        keeps its pseudonyms); any other text is hashed into a key. Raises ConfigurationError,
+        which never quotes the key.
+        """
+        if self.id_key is not None and self.id_key_file is not None:
+            raise ConfigurationError("FAQBOT_ID_KEY and FAQBOT_ID_KEY_FILE: set one, not both")
+        if self.id_key is not None:
+            return _key_bytes(self.id_key.get_secret_value(), "FAQBOT_ID_KEY")
+        if self.id_key_file is not None:
+            return _key_bytes(_read_key_file(self.id_key_file), "FAQBOT_ID_KEY_FILE")
+        return None
+
+    @field_validator("telegram_bot_token", "discord_bot_token", "id_key", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+
+def _key_bytes(secret: str, name: str) -> bytes:
+    secret = secret.strip()
+    if len(secret) < MIN_ID_KEY_CHARS:
+        raise ConfigurationError(f"{name}: the key must be at least {MIN_ID_KEY_CHARS} "
+                                 "characters long")
+    if _HEX.fullmatch(secret):
+        return bytes.fromhex(secret)
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_ID_KEY_FILE_BYTES + 1)
+        if len(data) > MAX_ID_KEY_FILE_BYTES:
+            raise ConfigurationError(f"FAQBOT_ID_KEY_FILE: {path} is larger than "
+                                     f"{MAX_ID_KEY_FILE_BYTES} bytes: not a key")
+        return data.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or "not UTF-8 text"
+        raise ConfigurationError(f"FAQBOT_ID_KEY_FILE: cannot read {path}: {reason}") from None
 
 
 def load_settings() -> Settings:

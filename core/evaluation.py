@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.bot import FAQBot, Reply
-from core.classifier import IntentClassifier
+from core.cache import new_classifier
+from core.errors import FaqbotError
 from core.knowledge import KnowledgeBase
 
 OUT_OF_SCOPE = "(out of scope)"
@@ -74,18 +75,28 @@ def cross_validate(kb: KnowledgeBase, folds: int = 5, seed: int = 0) -> Evaluati
 
     texts, labels = kb.training_data()
     strata = [label or OUT_OF_SCOPE for label in labels]
+    _check_folds(strata, folds)
     predicted: list[str] = [""] * len(texts)
     outcomes: list[str] = [""] * len(texts)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train, test in splitter.split(texts, strata):
-        model = IntentClassifier().fit([texts[i] for i in train], [labels[i] for i in train])
+        model = new_classifier(kb).fit([texts[i] for i in train], [labels[i] for i in train])
         held_out = [texts[i] for i in test]
         replies = FAQBot(kb, model).answer_many(held_out)
         for index, prediction, reply in zip(test, model.predict(held_out), replies, strict=True):
             predicted[index] = prediction.label or OUT_OF_SCOPE
             outcomes[index] = _outcome(reply, labels[index])
-    full_model = IntentClassifier().fit(texts, labels)
+    full_model = new_classifier(kb).fit(texts, labels)
     return _report(strata, predicted, outcomes, folds, full_model.describe())
+
+
+def _check_folds(strata: list[str], folds: int) -> None:
+    """Each fold holds out some of every intent's texts: the rarest needs one per fold."""
+    count, rarest = min((count, name) for name, count in Counter(strata).items())
+    if count < folds:
+        raise FaqbotError(f"{folds}-fold cross-validation needs at least {folds} texts per "
+                          f"intent (its question included); {rarest!r} has {count}: add "
+                          "examples, or use fewer folds")
 
 
 def _outcome(reply: Reply, expected: str | None) -> str:

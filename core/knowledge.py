@@ -6,18 +6,40 @@ file, the intent id and the field, and no half-loaded knowledge base ever answer
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from core.errors import KnowledgeBaseError
 from core.text import normalize
 
 IntentKind = Literal["faq", "smalltalk"]
-Translations = dict[str, str]
+_LANGUAGE_CODE = re.compile("[a-z]{2}")
+
+
+def _check_language_code(code: str) -> str:
+    # Codes travel in Discord button ids and Telegram's 64-byte callback_data, which leave
+    # room for two letters.
+    if not _LANGUAGE_CODE.fullmatch(code):
+        raise ValueError(f"language code {code!r} is not two lower-case letters (like fr)")
+    return code
+
+
+LanguageCode = Annotated[str, AfterValidator(_check_language_code)]
+Translations = dict[LanguageCode, str]
 # Telegram's callback_data holds 64 bytes and carries an id plus a short prefix.
 MAX_ID_LENGTH = 32
 MAX_FILE_BYTES = 5_000_000
@@ -36,7 +58,7 @@ class Intent(_Strict):
     kind: IntentKind = "faq"
     question: Translations
     answer: Translations
-    examples: dict[str, list[str]] = Field(default_factory=dict)
+    examples: dict[LanguageCode, list[str]] = Field(default_factory=dict)
     related: list[str] = Field(default_factory=list)
     source: str | None = None
     show_topics: bool = False
@@ -50,11 +72,15 @@ class KnowledgeBase(_Strict):
     """A whole knowledge base; constructing one validates it completely."""
 
     version: Literal[1]
-    languages: list[str] = Field(min_length=1)
-    default_language: str
+    languages: list[LanguageCode] = Field(min_length=1)
+    default_language: LanguageCode
     fallback: Translations
     intents: list[Intent] = Field(min_length=1)
-    out_of_scope: dict[str, list[str]] = Field(default_factory=dict)
+    out_of_scope: dict[LanguageCode, list[str]] = Field(default_factory=dict)
+    # False: no "helpful / not helpful" buttons under the answers (as FAQBOT_FEEDBACK=0).
+    feedback: bool = True
+    # "none": no sentence encoder, the classifier reads n-grams only (the smallest deployments).
+    encoder: Literal["multilingual-use-v3", "none"] = "multilingual-use-v3"
 
     @model_validator(mode="after")
     def _check_consistency(self) -> KnowledgeBase:
@@ -167,25 +193,121 @@ def load_knowledge_base(path: Path | str) -> KnowledgeBase:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise KnowledgeBaseError(f"{path}: file larger than {MAX_FILE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or "not UTF-8 text"
         raise KnowledgeBaseError(f"{path}: cannot read: {reason}") from None
+    loader = _YamlLoader(text)  # a safe loader either way
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # a safe loader either way
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_nodes(node)
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or "malformed"
         raise KnowledgeBaseError(f"{path}: invalid YAML{where}: {problem}") from None
+    except _NodeError as error:
+        raise KnowledgeBaseError(f"{path}: {error}") from None
+    finally:
+        loader.dispose()
+
+
+def _read_text(path: Path) -> str:
+    """The file's text, from a regular file of at most MAX_FILE_BYTES only.
+
+    The type is checked on the opened file (a device such as /dev/zero never ends, and a named
+    pipe would block: O_NONBLOCK opens one at once), and one byte more than the cap is read,
+    so that a file growing meanwhile cannot slip past the check.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise KnowledgeBaseError(f"{path}: not a regular file")
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > MAX_FILE_BYTES:
+        raise KnowledgeBaseError(f"{path}: file larger than {MAX_FILE_BYTES} bytes")
+    return data.decode("utf-8")
+
+
+class _NodeError(ValueError):
+    """A duplicate key or an alias, found in the YAML node tree before anything is built."""
+
+
+def _check_nodes(root: yaml.Node) -> None:
+    """Refuse duplicate keys (YAML keeps the last one silently) and aliases (one alias of a
+    large text costs as much as a copy of it, so a small file could be enormous).
+
+    The libyaml composer gives an alias the very node object of its anchor: a node met
+    twice is an alias. Iterative, so that deep nesting costs no Python recursion.
+    """
+    seen: set[int] = set()
+    intents = _mapping_value(root, "intents")
+    # (node, intent id or None, path of keys and indexes inside that intent or the file)
+    pending: list[tuple[yaml.Node, str | None, tuple[str, ...]]] = [(root, None, ())]
+    while pending:
+        node, owner, where = pending.pop()
+        if id(node) in seen:
+            raise _NodeError(_located(owner, where, "aliases (*) are not accepted; write the "
+                                      f"text out (anchor at line {node.start_mark.line + 1})"))
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            children = [(child, _intent_id(child, index), ()) if node is intents
+                        else (child, owner, (*where, str(index)))
+                        for index, child in enumerate(node.value)]
+        elif isinstance(node, yaml.MappingNode):
+            children = _children(node, owner, where)
+        else:
+            continue
+        pending += reversed(children)  # depth first in file order: an alias comes second
+
+
+def _children(node: yaml.MappingNode, owner: str | None, where: tuple[str, ...],
+              ) -> list[tuple[yaml.Node, str | None, tuple[str, ...]]]:
+    first_of: dict[tuple[str, str], yaml.Node] = {}
+    children: list[tuple[yaml.Node, str | None, tuple[str, ...]]] = []
+    for key, value in node.value:
+        name = str(key.value) if isinstance(key, yaml.ScalarNode) else "?"
+        if isinstance(key, yaml.ScalarNode):
+            first = first_of.setdefault((key.tag, key.value), key)
+            if first is not key:
+                raise _NodeError(_located(owner, (*where, name), "duplicate key at line "
+                                          f"{key.start_mark.line + 1} (first at line "
+                                          f"{first.start_mark.line + 1})"))
+        children += [(key, owner, (*where, name)), (value, owner, (*where, name))]
+    return children
+
+
+def _mapping_value(node: yaml.Node, name: str) -> yaml.Node | None:
+    """The value node of key `name`, when `node` is a mapping that has it."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == name:
+                found: yaml.Node = value
+                return found
+    return None
+
+
+def _intent_id(node: yaml.Node, index: int) -> str:
+    found = _mapping_value(node, "id")
+    return str(found.value) if isinstance(found, yaml.ScalarNode) else f"#{index}"
+
+
+def _located(owner: str | None, where: tuple[str, ...], problem: str) -> str:
+    field = ".".join(where) or "(intent)"
+    return (f"intent {owner!r}, field {field!r}: {problem}" if owner is not None
+            else f"field {field!r}: {problem}")
 
 
 def _describe(error: ValidationError, raw: Any) -> str:
     """One line from pydantic's first error: intent id and dotted field instead of indexes."""
     first = error.errors(include_url=False)[0]
-    location = list(first["loc"])
+    location = [part for part in first["loc"] if part != "[key]"]  # a bad key: its name is enough
     message = first["msg"].removeprefix("Value error, ")
     if isinstance(raw, dict) and location[:1] == ["intents"] and len(location) > 1:
         intent_id = _intent_id_at(raw, location[1])

@@ -1,11 +1,14 @@
 """The question log: one row per question the bot was asked, for the curators' loop.
 
-`faqbot review` and `faqbot stats` read it; `faqbot run` writes it. Chat and user ids are never
-stored: they become keyed hashes (HMAC-SHA256 with a random salt kept in the database), so the
-questions of one person group together without naming them, and the hashes of two databases
-cannot be matched. `SQLiteQuestionLog` is the storage (SQLite in WAL mode, a schema upgraded in
-place by numbered migrations); `BackgroundQuestionLog` puts it on a thread of its own, so that
-recording never makes a reply wait for the disk and a failing database never breaks one.
+`faqbot review` and `faqbot stats` read it; `faqbot run` writes it, with what users said of the
+answers through their feedback buttons (helpful or not, and the topic chosen instead). Chat and
+user ids are never stored: they become keyed hashes (HMAC-SHA256), so the questions of one
+person group together without naming them. The key is a random salt kept in the database, unless
+one is given from outside (FAQBOT_ID_KEY): ids are pseudonymised, not anonymised, since whoever
+holds the key can hash every possible id and match. `SQLiteQuestionLog` is the storage (SQLite
+in WAL mode, a schema upgraded in place by numbered migrations, deleted text overwritten);
+`BackgroundQuestionLog` puts it on a thread of its own, so that recording never makes a reply
+wait for the disk, and neither a failing database nor one that cannot be opened ever breaks one.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
@@ -33,7 +36,7 @@ from core.errors import FaqbotError
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # The choice recorded when a user answers a clarification with "none of these"; the dash keeps
 # it apart from every intent id.
 NONE_OF_THESE = "-none-"
@@ -66,7 +69,24 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE questions ADD COLUMN latency_ms REAL NOT NULL DEFAULT 0",
         "CREATE INDEX questions_asker ON questions (platform, chat, user, kind)",
     ),
+    # Version 3 records what users said of an answer (the feedback buttons): a reference
+    # carried by the buttons finds the question, and one row per user and question keeps the
+    # verdict and, after "not helpful", the topic chosen instead.
+    3: (
+        "ALTER TABLE questions ADD COLUMN ref TEXT",
+        "CREATE INDEX questions_ref ON questions (ref) WHERE ref IS NOT NULL",
+        """CREATE TABLE feedback (
+               id INTEGER PRIMARY KEY,
+               question INTEGER NOT NULL REFERENCES questions (id),
+               at REAL NOT NULL,
+               user TEXT NOT NULL,
+               verdict TEXT NOT NULL,
+               choice TEXT,
+               UNIQUE (question, user))""",
+    ),
 }
+HELPFUL = "helpful"
+NOT_HELPFUL = "not_helpful"
 
 
 class QuestionLogError(FaqbotError):
@@ -75,6 +95,16 @@ class QuestionLogError(FaqbotError):
 
 class OutdatedSchemaError(QuestionLogError):
     """A read-only opening met an older schema, which only a writer can upgrade."""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What one user said of an answer with its feedback buttons; `user` is a pseudonym."""
+
+    at: datetime
+    user: str
+    verdict: str  # HELPFUL or NOT_HELPFUL
+    choice: str | None = None  # after NOT_HELPFUL: the intent chosen instead, or NONE_OF_THESE
 
 
 @dataclass(frozen=True)
@@ -93,17 +123,51 @@ class LoggedQuestion:
     suggestions: tuple[str, ...] = ()
     latency_ms: float = 0.0
     choice: str | None = None  # after a clarify: an intent id or NONE_OF_THESE
+    ref: str | None = None  # the reference its feedback buttons carry (answers only)
+    feedback: tuple[Feedback, ...] = ()  # filled when read back, oldest first
+
+
+# A platform's chat or user id, as the adapters have it (None when the platform gives none).
+RawId = int | str | None
 
 
 class QuestionLog(Protocol):
-    """What the service needs of a question log; SQLite is the one implementation."""
+    """What the service needs of a question log (`BackgroundQuestionLog`). Ids are handed over
+    raw; the log keeps only their pseudonyms."""
 
-    def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
-        """A stable keyed hash of a platform id: the only form an id is stored in."""
+    def record(self, entry: LoggedQuestion, chat_id: RawId, user_id: RawId) -> None:
+        """Add one question; its `chat` and `user` become the pseudonyms of these ids."""
+        ...
+
+    def record_choice(self, platform: str, chat_id: RawId, user_id: RawId, choice: str,
+                      at: datetime) -> None:
+        """Attach a choice to the latest open clarification of that chat and user."""
+        ...
+
+    def record_feedback(self, platform: str, chat_id: RawId, user_id: RawId, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Attach a user's feedback (its `user` becomes the pseudonym of `user_id`) to the
+        question of that platform, chat and reference. A user keeps their first verdict; a
+        choice is kept once, after NOT_HELPFUL (a choice without a verdict records NOT_HELPFUL
+        with it). Nothing happens when the question is gone (retention)."""
+        ...
+
+
+class QuestionLogStore(Protocol):
+    """A storage `BackgroundQuestionLog` writes through, and `review` and `stats` read:
+    `SQLiteQuestionLog` here, `PostgresQuestionLog` in core/questionlog_pg.py. Chat and user
+    are pseudonyms already."""
+
+    def pseudonym(self, platform: str, raw_id: RawId) -> str:
+        """The keyed hash an id is stored as."""
         ...
 
     def record(self, entry: LoggedQuestion) -> None:
         """Add one question."""
+        ...
+
+    def record_many(self, entries: list[LoggedQuestion]) -> None:
+        """Add questions in one transaction: all of them, or none on error."""
         ...
 
     def record_choice(self, platform: str, chat: str, user: str, choice: str,
@@ -111,26 +175,35 @@ class QuestionLog(Protocol):
         """Attach a choice to the latest open clarification of that chat and user."""
         ...
 
+    def record_feedback(self, platform: str, chat: str, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Attach feedback to the referenced question, as QuestionLog says."""
+        ...
+
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
-        """The questions asked at or after `since` (all when None), oldest first."""
+        """The questions asked at or after `since`, oldest first, with their feedback."""
         ...
 
     def purge(self, older_than_days: int) -> None:
-        """Delete the questions older than that many days."""
+        """Delete the questions older than that, and their feedback."""
         ...
 
     def close(self) -> None:
-        """Finish pending work and release the database."""
+        """Release the database."""
         ...
 
 
-class QuestionLogStore(QuestionLog, Protocol):
-    """A storage `BackgroundQuestionLog` writes through: SQLite here, PostgreSQL in
-    core/questionlog_pg.py."""
+# The columns of a question as both stores write and read them, in the order of
+# `question_row` and `logged_question` ("user" quoted: a keyword in PostgreSQL).
+QUESTION_COLUMNS = ('at, platform, chat, "user", lang, question, kind, intent, confidence, '
+                    "suggestions, latency_ms, choice, ref")
 
-    def record_many(self, entries: list[LoggedQuestion]) -> None:
-        """Add questions in one transaction: all of them, or none on error."""
-        ...
+
+def question_row(entry: LoggedQuestion) -> tuple[object, ...]:
+    """The values of QUESTION_COLUMNS for `entry`."""
+    return (entry.at.timestamp(), entry.platform, entry.chat, entry.user, entry.lang,
+            entry.question, entry.kind, entry.intent, entry.confidence,
+            json.dumps(list(entry.suggestions)), entry.latency_ms, entry.choice, entry.ref)
 
 
 def keyed_pseudonym(key: bytes, platform: str, raw_id: int | str | None) -> str:
@@ -152,12 +225,13 @@ class SQLiteQuestionLog:
 
     With `create`, a missing file is created (mode 0600, in a 0700 directory). `read_only`
     opens it for reading only (review and stats); an older schema is then refused, since
-    upgrading it needs write access. Every method may raise `sqlite3.Error`; callers that must
-    not fail use `BackgroundQuestionLog`.
+    upgrading it needs write access. With `key`, pseudonyms are keyed with it and no key is
+    kept in the file (a salt an earlier run stored there is deleted). Every method may raise
+    `sqlite3.Error`; callers that must not fail use `BackgroundQuestionLog`.
     """
 
     def __init__(self, path: Path | str, *, create: bool = True, read_only: bool = False,
-                 busy_timeout: float = 5.0) -> None:
+                 busy_timeout: float = 5.0, key: bytes | None = None) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         if not self.path.exists() and (read_only or not create):
@@ -166,9 +240,14 @@ class SQLiteQuestionLog:
             if not read_only:
                 _create_private(self.path)
             self._connection = _connect(self.path, read_only, busy_timeout)
-            self._prepare(read_only)
-            self._salt = bytes.fromhex(self._meta("salt") or "")
-        except (sqlite3.Error, OSError, ValueError) as error:
+        except (sqlite3.Error, OSError) as error:
+            raise QuestionLogError(f"{self.path}: cannot open the question log: {error}") \
+                from None
+        try:
+            self._prepare(read_only, outside_key=key is not None)
+            self._salt = key or bytes.fromhex(self._meta("salt") or "")
+        except (sqlite3.Error, ValueError) as error:
+            self._connection.close()  # a writer retrying to open must not pile connections up
             raise QuestionLogError(f"{self.path}: cannot open the question log: {error}") \
                 from None
         except QuestionLogError:
@@ -177,9 +256,9 @@ class SQLiteQuestionLog:
 
     # -- schema ---------------------------------------------------------------------------
 
-    def _prepare(self, read_only: bool) -> None:
-        """Check the schema version; when writing, apply the missing migrations and make the
-        salt."""
+    def _prepare(self, read_only: bool, outside_key: bool) -> None:
+        """Check the schema version; when writing, apply the missing migrations, and make the
+        salt (or, when the key comes from outside, delete any salt stored earlier)."""
         if read_only:
             self._check_version(self._version(), upgradable=False)
             return
@@ -193,8 +272,15 @@ class SQLiteQuestionLog:
                     self._connection.execute(statement)
                 logger.info("question log %s: schema upgraded to version %d", self.path, target)
             self._set_meta("schema_version", str(SCHEMA_VERSION))
-            if self._meta("salt") is None:
+            if outside_key:
+                self._forget_salt()
+            elif self._meta("salt") is None:
                 self._set_meta("salt", secrets.token_hex(32))
+
+    def _forget_salt(self) -> None:
+        if self._connection.execute("DELETE FROM meta WHERE key = 'salt'").rowcount:
+            logger.warning("question log %s: the pseudonym key now comes from outside; the "
+                           "salt stored in the database was deleted", self.path)
 
     def _check_version(self, version: int, *, upgradable: bool) -> None:
         if version > SCHEMA_VERSION:
@@ -230,7 +316,7 @@ class SQLiteQuestionLog:
     # -- the QuestionLog interface ------------------------------------------------------------
 
     def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
-        """16 hex digits of HMAC-SHA256(salt, "platform:id"); empty for a missing id."""
+        """16 hex digits of HMAC-SHA256(key, "platform:id"); empty for a missing id."""
         return keyed_pseudonym(self._salt, platform, raw_id)
 
     def record(self, entry: LoggedQuestion) -> None:
@@ -239,15 +325,11 @@ class SQLiteQuestionLog:
 
     def record_many(self, entries: list[LoggedQuestion]) -> None:
         """Insert questions in one transaction: all of them, or none on error."""
-        rows = [(entry.at.timestamp(), entry.platform, entry.chat, entry.user, entry.lang,
-                 entry.question, entry.kind, entry.intent, entry.confidence,
-                 json.dumps(list(entry.suggestions)), entry.choice, entry.latency_ms)
-                for entry in entries]
+        rows = [question_row(entry) for entry in entries]
         with self._lock, self._transaction():
             self._connection.executemany(
-                "INSERT INTO questions (at, platform, chat, user, lang, question, kind, intent, "
-                "confidence, suggestions, choice, latency_ms) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                f"INSERT INTO questions ({QUESTION_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def record_choice(self, platform: str, chat: str, user: str, choice: str,
                       at: datetime) -> None:
@@ -265,20 +347,40 @@ class SQLiteQuestionLog:
                                              (choice, row_id))
                     return
 
+    def record_feedback(self, platform: str, chat: str, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Attach feedback to the referenced question, as QuestionLog says."""
+        with self._lock:
+            self._connection.execute(
+                "INSERT INTO feedback (question, at, user, verdict, choice) "
+                "SELECT id, ?, ?, ?, ? FROM questions WHERE platform = ? AND chat = ? "
+                "AND ref = ? ORDER BY id DESC LIMIT 1 "
+                "ON CONFLICT (question, user) DO UPDATE SET choice = excluded.choice "
+                "WHERE feedback.choice IS NULL AND feedback.verdict = ?",
+                (feedback.at.timestamp(), feedback.user, feedback.verdict, feedback.choice,
+                 platform, chat, question_ref, NOT_HELPFUL))
+
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
-        """The questions asked at or after `since`, oldest first."""
+        """The questions asked at or after `since`, oldest first, with their feedback."""
         start = since.timestamp() if since else float("-inf")
         with self._lock:
             rows = self._connection.execute(
-                "SELECT at, platform, chat, user, lang, question, kind, intent, confidence, "
-                "suggestions, latency_ms, choice FROM questions WHERE at >= ? ORDER BY id",
+                f"SELECT id, {QUESTION_COLUMNS} FROM questions WHERE at >= ? ORDER BY id",
                 (start,)).fetchall()
-        return [_entry(row) for row in rows]
+            feedback_rows = self._connection.execute(
+                "SELECT feedback.question, feedback.at, feedback.user, verdict, feedback.choice "
+                "FROM feedback JOIN questions ON questions.id = feedback.question "
+                "WHERE questions.at >= ? ORDER BY feedback.id", (start,)).fetchall()
+        return logged_questions(rows, feedback_rows)
 
     def purge(self, older_than_days: int) -> None:
-        """Delete the questions asked more than `older_than_days` days ago."""
+        """Delete the questions asked more than `older_than_days` days ago, and their
+        feedback."""
         cutoff = time.time() - older_than_days * DAY_SECONDS
-        with self._lock:
+        with self._lock, self._transaction():
+            self._connection.execute(
+                "DELETE FROM feedback WHERE question IN (SELECT id FROM questions WHERE at < ?)",
+                (cutoff,))
             removed = self._connection.execute("DELETE FROM questions WHERE at < ?",
                                                (cutoff,)).rowcount
         if removed:
@@ -301,41 +403,73 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> sqlite3.Connec
     # Autocommit (isolation_level=None): each insert is its own short transaction, and
     # migrations open theirs explicitly. The lock in SQLiteQuestionLog serialises threads.
     target = f"file:{quote(str(path.resolve()))}?mode=ro" if read_only else str(path)
-    return sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
-                           check_same_thread=False, uri=read_only)
+    connection = sqlite3.connect(target, timeout=busy_timeout, isolation_level=None,
+                                 check_same_thread=False, uri=read_only)
+    # Deleted rows (retention) are overwritten, not just unlinked, whatever the SQLite build.
+    connection.execute("PRAGMA secure_delete=ON")
+    return connection
 
 
-def _entry(row: tuple[object, ...]) -> LoggedQuestion:
+def logged_questions(rows: Sequence[Sequence[object]],
+                     feedback_rows: Sequence[Sequence[object]]) -> list[LoggedQuestion]:
+    """The questions read back by either store: `rows` are (id, QUESTION_COLUMNS...), and
+    `feedback_rows` (question id, at, user, verdict, choice), oldest first."""
+    feedback: defaultdict[int, list[Feedback]] = defaultdict(list)
+    for question_id, at, user, verdict, choice in feedback_rows:
+        feedback[int(str(question_id))].append(Feedback(
+            at=datetime.fromtimestamp(float(str(at)), UTC), user=str(user),
+            verdict=str(verdict), choice=None if choice is None else str(choice)))
+    return [_entry(tuple(row[1:]), tuple(feedback.get(int(str(row[0])), ()))) for row in rows]
+
+
+def _entry(row: tuple[object, ...], feedback: tuple[Feedback, ...]) -> LoggedQuestion:
     (at, platform, chat, user, lang, question, kind, intent, confidence, suggestions,
-     latency_ms, choice) = row
+     latency_ms, choice, ref) = row
     return LoggedQuestion(
         at=datetime.fromtimestamp(float(str(at)), UTC), platform=str(platform), chat=str(chat),
         user=str(user), lang=str(lang), question=None if question is None else str(question),
         kind=str(kind), intent=None if intent is None else str(intent),
         confidence=float(str(confidence)), suggestions=tuple(json.loads(str(suggestions))),
-        latency_ms=float(str(latency_ms)), choice=None if choice is None else str(choice))
-
-
-def open_for_reading(path: Path | str) -> SQLiteQuestionLog:
-    """The log opened read-only; an older schema is upgraded first (that needs write access)."""
-    try:
-        return SQLiteQuestionLog(path, read_only=True)
-    except OutdatedSchemaError:
-        SQLiteQuestionLog(path, create=False).close()
-    return SQLiteQuestionLog(path, read_only=True)
+        latency_ms=float(str(latency_ms)), choice=None if choice is None else str(choice),
+        ref=None if ref is None else str(ref), feedback=feedback)
 
 
 # ---------------------------------------------------------------------------------------------
 # Writing off the caller's thread
 
 
-_Task = Callable[[], None]
-# What the writer's queue holds: a question to insert, another write, or None to stop.
-_Queued = LoggedQuestion | _Task | None
+# A write to run on the writer's thread, with the store.
+_Task = Callable[[QuestionLogStore], None]
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """A question waiting to be written, with the raw ids its pseudonyms are made from: the
+    key is in the store, which may not be open yet when the question is asked."""
+
+    entry: LoggedQuestion
+    chat_id: RawId
+    user_id: RawId
+
+    def pseudonymised(self, store: QuestionLogStore) -> LoggedQuestion:
+        platform = self.entry.platform
+        return replace(self.entry, chat=store.pseudonym(platform, self.chat_id),
+                       user=store.pseudonym(platform, self.user_id))
+
+    def write(self, store: QuestionLogStore) -> None:
+        store.record(self.pseudonymised(store))
+
+
+# What the writer's queue holds: a question, another write, a flush marker, or None to stop.
+_Queued = _Asked | _Task | threading.Event | None
 # The writer thread waits this long after a first write arrives, then does everything queued
 # by then at once, the questions in one transaction: during a burst the thread wakes (and takes
 # Python's global lock from the event loop) once per pause instead of once per question.
 WRITE_PAUSE = 0.02
+# A store that cannot be opened is tried again after FIRST_REOPEN_DELAY seconds, then after
+# twice as long each time, up to MAX_REOPEN_DELAY.
+FIRST_REOPEN_DELAY = 0.5
+MAX_REOPEN_DELAY = 30.0
 
 
 @dataclass
@@ -364,15 +498,24 @@ class _FailureReport:
 class BackgroundQuestionLog:
     """A question log whose writes run on one thread of its own, through a bounded queue.
 
-    `record`, `record_choice` and `purge` return at once. A full queue or a database error
-    (locked, read-only, disk full) loses that write only: it is counted (`failures`, and
-    `on_failure` for metrics) and logged, and the next writes are tried as usual. With
-    `retention_days`, questions older than that are purged at start and then daily.
+    `store` is the storage, or a function that opens it. The thread then opens it, and while
+    that fails (a database locked by another process, a directory missing) it tries again with a
+    growing delay: meanwhile `up` is False, `problem` says why, and each question is lost and
+    counted. `record`, `record_choice`, `record_feedback` and `purge` return at once. A full
+    queue or a database error (locked, read-only, disk full) loses that write only: it is
+    counted (`failures`, and `on_failure` for metrics) and logged, and the next writes are tried
+    as usual. With `retention_days`, questions older than that are purged once the store is
+    open, then daily.
     """
 
-    def __init__(self, store: QuestionLogStore, *, retention_days: int | None = None,
-                 on_failure: Callable[[], None] | None = None, capacity: int = 10_000) -> None:
-        self.store = store
+    def __init__(self, store: QuestionLogStore | Callable[[], QuestionLogStore], *,
+                 retention_days: int | None = None, on_failure: Callable[[], None] | None = None,
+                 capacity: int = 10_000) -> None:
+        self._store = None if callable(store) else store
+        self._open_store = store if callable(store) else None
+        self._open_error: str | None = None  # why the last attempt to open failed
+        self._next_open = 0.0  # time.monotonic() of the next attempt
+        self._reopen_delay = FIRST_REOPEN_DELAY
         self.retention_days = retention_days
         self._on_failure = on_failure
         self._failures = _FailureReport()
@@ -386,33 +529,59 @@ class BackgroundQuestionLog:
         """Writes lost so far."""
         return self._failures.count
 
-    def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
-        """The store's pseudonym (computed here: it needs no database access)."""
-        return self.store.pseudonym(platform, raw_id)
+    @property
+    def up(self) -> bool:
+        """True once the store is open (each write may still fail on its own)."""
+        return self._store is not None
 
-    def record(self, entry: LoggedQuestion) -> None:
-        """Queue the insertion of one question."""
-        self._submit(entry)
+    def problem(self) -> str | None:
+        """Why questions are not being recorded, or None while the store is open."""
+        if self._store is not None:
+            return None
+        return (f"question log not open, trying again ({self._open_error or 'opening'}); "
+                f"{self.failures} writes lost so far")
 
-    def record_choice(self, platform: str, chat: str, user: str, choice: str,
+    def record(self, entry: LoggedQuestion, chat_id: RawId, user_id: RawId) -> None:
+        """Queue the insertion of one question; `entry.chat` and `entry.user` are replaced
+        by the pseudonyms of the ids."""
+        self._submit(_Asked(entry, chat_id, user_id))
+
+    def record_choice(self, platform: str, chat_id: RawId, user_id: RawId, choice: str,
                       at: datetime) -> None:
         """Queue a clarification choice (after the question it answers: one queue, in order)."""
-        self._submit(partial(self.store.record_choice, platform, chat, user, choice, at))
+
+        def attach(store: QuestionLogStore) -> None:
+            store.record_choice(platform, store.pseudonym(platform, chat_id),
+                                store.pseudonym(platform, user_id), choice, at)
+
+        self._submit(attach)
+
+    def record_feedback(self, platform: str, chat_id: RawId, user_id: RawId, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Queue feedback (after the question it rates: one queue, in order)."""
+
+        def attach(store: QuestionLogStore) -> None:
+            store.record_feedback(platform, store.pseudonym(platform, chat_id), question_ref,
+                                  replace(feedback, user=store.pseudonym(platform, user_id)))
+
+        self._submit(attach)
 
     def purge(self, older_than_days: int) -> None:
         """Queue a purge."""
-        self._submit(partial(self.store.purge, older_than_days))
+        self._submit(lambda store: store.purge(older_than_days))
 
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
         """The stored questions, once every write queued so far is done."""
         self.flush()
-        return self.store.entries(since)
+        if self._store is None:
+            raise QuestionLogError(self.problem() or "question log not open")
+        return self._store.entries(since)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every write queued so far is done; False on timeout."""
         done = threading.Event()
         try:
-            self._tasks.put(done.set, timeout=timeout)
+            self._tasks.put(done, timeout=timeout)
         except queue.Full:
             return False
         return done.wait(timeout)
@@ -425,10 +594,10 @@ class BackgroundQuestionLog:
             logger.error("question log: writer stuck; %d queued writes are lost",
                          self._tasks.qsize())
         self._thread.join(timeout)
-        if not self._thread.is_alive():
-            self.store.close()
+        if not self._thread.is_alive() and self._store is not None:
+            self._store.close()
 
-    def _submit(self, task: LoggedQuestion | _Task) -> None:
+    def _submit(self, task: _Asked | _Task) -> None:
         try:
             self._tasks.put_nowait(task)
         except queue.Full:
@@ -439,21 +608,54 @@ class BackgroundQuestionLog:
         if self._on_failure is not None:
             self._on_failure()
 
+    # -- the writer's thread ------------------------------------------------------------------
+
     def _work(self) -> None:
         next_purge = time.monotonic()
+        days = self.retention_days
         while True:
-            if self.retention_days is not None and time.monotonic() >= next_purge:
-                self._run(partial(self.store.purge, self.retention_days))
+            self._try_to_open()
+            if self._store is not None and days is not None and time.monotonic() >= next_purge:
+                self._run(lambda store: store.purge(days))
                 next_purge = time.monotonic() + DAY_SECONDS
-            wait = (None if self.retention_days is None
-                    else max(0.0, next_purge - time.monotonic()))
             try:
-                first = self._tasks.get(timeout=wait)
+                first = self._tasks.get(timeout=self._idle_wait(next_purge))
             except queue.Empty:
                 continue
             time.sleep(WRITE_PAUSE)
+            self._try_to_open()
             if not self._run_all([first, *self._queued()]):
                 return
+
+    def _idle_wait(self, next_purge: float) -> float | None:
+        """How long the thread may wait for work: until the next attempt to open, or the next
+        purge; None (for ever) when there is neither."""
+        if self._store is None:
+            return max(0.0, self._next_open - time.monotonic())
+        if self.retention_days is None:
+            return None
+        return max(0.0, next_purge - time.monotonic())
+
+    def _try_to_open(self) -> None:
+        """Open the store if it is not open and the delay since the last attempt is over."""
+        if self._open_store is None or self._store is not None:
+            return
+        if time.monotonic() < self._next_open:
+            return
+        try:
+            self._store = self._open_store()
+        except Exception as error:  # whatever the reason, try again later and keep answering
+            if self._open_error is None:
+                logger.error("question log: %s; trying again, the questions asked meanwhile "
+                             "are lost (counted)", error)
+            self._open_error = str(error)
+            self._next_open = time.monotonic() + self._reopen_delay
+            self._reopen_delay = min(self._reopen_delay * 2, MAX_REOPEN_DELAY)
+            return
+        if self._open_error is not None:
+            logger.warning("question log: open at last; %d writes were lost meanwhile",
+                           self.failures)
+        self._open_error = None
 
     def _queued(self) -> list[_Queued]:
         tasks: list[_Queued] = []
@@ -466,31 +668,42 @@ class BackgroundQuestionLog:
     def _run_all(self, tasks: list[_Queued]) -> bool:
         """Run the tasks in order, each run of questions as one insert; False at the stop
         sign (None), after the tasks before it."""
-        questions: list[LoggedQuestion] = []
+        questions: list[_Asked] = []
         for task in tasks:
-            if isinstance(task, LoggedQuestion):
+            if isinstance(task, _Asked):
                 questions.append(task)
                 continue
             self._insert(questions)
             questions = []
             if task is None:
                 return False
-            self._run(task)
+            if isinstance(task, threading.Event):
+                task.set()
+            else:
+                self._run(task)
         self._insert(questions)
         return True
 
-    def _insert(self, questions: list[LoggedQuestion]) -> None:
+    def _insert(self, questions: list[_Asked]) -> None:
         """One transaction for all; if it fails, one each, so that only a bad one is lost."""
         if not questions:
             return
-        try:
-            self.store.record_many(questions)
-        except Exception:  # retried one by one just below, where failures are counted
-            for question in questions:
-                self._run(partial(self.store.record, question))
+        store = self._store
+        if store is not None:
+            try:
+                store.record_many([question.pseudonymised(store) for question in questions])
+                return
+            except Exception:  # retried one by one just below, where failures are counted
+                pass
+        for question in questions:
+            self._run(question.write)
 
     def _run(self, task: _Task) -> None:
+        store = self._store
+        if store is None:
+            self._failed(self._open_error or "not open")
+            return
         try:
-            task()
+            task(store)
         except Exception as error:  # the writer must outlive any one bad write
             self._failed(f"{type(error).__name__}: {error}")

@@ -28,12 +28,17 @@ from core.questionlog import (
     CHOICE_WINDOW,
     DAY_SECONDS,
     NONE_OF_THESE,
+    NOT_HELPFUL,
+    QUESTION_COLUMNS,
     SCHEMA_VERSION,
+    Feedback,
     LoggedQuestion,
     OutdatedSchemaError,
     QuestionLogError,
-    _entry,
+    RawId,
     keyed_pseudonym,
+    logged_questions,
+    question_row,
 )
 
 logger = logging.getLogger(__name__)
@@ -69,10 +74,19 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE questions ADD COLUMN latency_ms DOUBLE PRECISION NOT NULL DEFAULT 0",
         'CREATE INDEX questions_asker ON questions (platform, chat, "user", kind)',
     ),
+    3: (
+        "ALTER TABLE questions ADD COLUMN ref TEXT",
+        "CREATE INDEX questions_ref ON questions (ref) WHERE ref IS NOT NULL",
+        """CREATE TABLE feedback (
+               id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+               question BIGINT NOT NULL REFERENCES questions (id),
+               at DOUBLE PRECISION NOT NULL,
+               "user" TEXT NOT NULL,
+               verdict TEXT NOT NULL,
+               choice TEXT,
+               UNIQUE (question, "user"))""",
+    ),
 }
-
-_COLUMNS = ('at, platform, chat, "user", lang, question, kind, intent, confidence, '
-            "suggestions, latency_ms, choice")
 
 
 def display_url(url: str) -> str:
@@ -91,12 +105,13 @@ class PostgresQuestionLog:
 
     With `create`, an empty database gets the schema (and a missing key); `read_only` opens
     it for reading (review and stats) and refuses an older schema, as SQLiteQuestionLog does.
-    `id_key`, when given, is the key of the pseudonyms instead of the one stored in the
-    database. Every method raises QuestionLogError when the database fails or is unreachable.
+    With `key`, pseudonyms are keyed with it and no key is kept in the database (a salt an
+    earlier run stored there is deleted), as in SQLiteQuestionLog. Every method raises
+    QuestionLogError when the database fails or is unreachable.
     """
 
     def __init__(self, url: str, *, create: bool = True, read_only: bool = False,
-                 id_key: bytes | None = None, connect_timeout: float = 5.0) -> None:
+                 key: bytes | None = None, connect_timeout: float = 5.0) -> None:
         self.url = url
         self.name = display_url(url)
         self._read_only = read_only
@@ -107,11 +122,11 @@ class PostgresQuestionLog:
         self._connection: psycopg.Connection[Any] | None = None
         try:
             with self._session() as connection:
-                stored_key = self._prepare(connection, create)
+                stored_key = self._prepare(connection, create, outside_key=key is not None)
         except QuestionLogError:
             self.close()
             raise
-        self._key = id_key or bytes.fromhex(stored_key)
+        self._key = key or bytes.fromhex(stored_key)
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -159,15 +174,17 @@ class PostgresQuestionLog:
 
     # -- schema -------------------------------------------------------------------------------
 
-    def _prepare(self, connection: psycopg.Connection[Any], create: bool) -> str:
-        """Check the schema; when allowed, apply the missing migrations and make the key, all
-        in one transaction under SCHEMA_LOCK. Returns the stored key (hex)."""
+    def _prepare(self, connection: psycopg.Connection[Any], create: bool,
+                 outside_key: bool) -> str:
+        """Check the schema; when writing, apply the missing migrations and make the salt (or,
+        when the key comes from outside, delete any salt stored earlier), all in one
+        transaction under SCHEMA_LOCK. Returns the stored salt (hex; empty when none)."""
         if self._read_only or not create:
             version = _version(connection)
             if version == 0:
                 raise QuestionLogError(f"{self.name}: no question log (nothing recorded yet)")
             self._check_version(version, upgradable=not self._read_only)
-            if version == SCHEMA_VERSION:
+            if self._read_only:
                 return _meta(connection, "salt") or ""
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
@@ -178,9 +195,17 @@ class PostgresQuestionLog:
                     connection.execute(statement)
                 logger.info("question log %s: schema upgraded to version %d", self.name, target)
             _set_meta(connection, "schema_version", str(SCHEMA_VERSION))
-            connection.execute("INSERT INTO meta (key, value) VALUES ('salt', %s) "
-                               "ON CONFLICT (key) DO NOTHING", (secrets.token_hex(32),))
+            if outside_key:
+                self._forget_salt(connection)
+            else:
+                connection.execute("INSERT INTO meta (key, value) VALUES ('salt', %s) "
+                                   "ON CONFLICT (key) DO NOTHING", (secrets.token_hex(32),))
             return _meta(connection, "salt") or ""
+
+    def _forget_salt(self, connection: psycopg.Connection[Any]) -> None:
+        if connection.execute("DELETE FROM meta WHERE key = 'salt'").rowcount:
+            logger.warning("question log %s: the pseudonym key now comes from outside; the "
+                           "salt stored in the database was deleted", self.name)
 
     def _check_version(self, version: int, *, upgradable: bool) -> None:
         if version > SCHEMA_VERSION:
@@ -192,7 +217,7 @@ class PostgresQuestionLog:
 
     # -- the QuestionLog interface ------------------------------------------------------------
 
-    def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
+    def pseudonym(self, platform: str, raw_id: RawId) -> str:
         """16 hex digits of HMAC-SHA256(key, "platform:id"); empty for a missing id."""
         return keyed_pseudonym(self._key, platform, raw_id)
 
@@ -202,14 +227,12 @@ class PostgresQuestionLog:
 
     def record_many(self, entries: list[LoggedQuestion]) -> None:
         """Insert questions in one transaction: all of them, or none on error."""
-        rows = [(entry.at.timestamp(), entry.platform, entry.chat, entry.user, entry.lang,
-                 entry.question, entry.kind, entry.intent, entry.confidence,
-                 json.dumps(list(entry.suggestions)), entry.latency_ms, entry.choice)
-                for entry in entries]
+        rows = [question_row(entry) for entry in entries]
         with self._session() as connection, connection.transaction(), \
                 connection.cursor() as cursor:
-            cursor.executemany(f"INSERT INTO questions ({_COLUMNS}) "
-                               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)", rows)
+            cursor.executemany(f"INSERT INTO questions ({QUESTION_COLUMNS}) "
+                               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                               rows)
 
     def record_choice(self, platform: str, chat: str, user: str, choice: str,
                       at: datetime) -> None:
@@ -227,18 +250,38 @@ class PostgresQuestionLog:
                                        (choice, row_id))
                     return
 
+    def record_feedback(self, platform: str, chat: str, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Attach feedback to the referenced question, as core.questionlog.QuestionLog says."""
+        with self._session() as connection:
+            connection.execute(
+                'INSERT INTO feedback (question, at, "user", verdict, choice) '
+                "SELECT id, %s, %s, %s, %s FROM questions WHERE platform = %s AND chat = %s "
+                "AND ref = %s ORDER BY id DESC LIMIT 1 "
+                'ON CONFLICT (question, "user") DO UPDATE SET choice = excluded.choice '
+                "WHERE feedback.choice IS NULL AND feedback.verdict = %s",
+                (feedback.at.timestamp(), feedback.user, feedback.verdict, feedback.choice,
+                 platform, chat, question_ref, NOT_HELPFUL))
+
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
-        """The questions asked at or after `since`, in the order they were recorded."""
+        """The questions asked at or after `since`, oldest first, with their feedback."""
         start = since.timestamp() if since else float("-inf")
         with self._session() as connection:
-            rows = connection.execute(f"SELECT {_COLUMNS} FROM questions WHERE at >= %s "
-                                      "ORDER BY id", (start,)).fetchall()
-        return [_entry(row) for row in rows]
+            rows = connection.execute(f"SELECT id, {QUESTION_COLUMNS} FROM questions "
+                                      "WHERE at >= %s ORDER BY id", (start,)).fetchall()
+            feedback_rows = connection.execute(
+                'SELECT feedback.question, feedback.at, feedback."user", verdict, '
+                "feedback.choice FROM feedback JOIN questions ON questions.id = feedback.question "
+                "WHERE questions.at >= %s ORDER BY feedback.id", (start,)).fetchall()
+        return logged_questions(rows, feedback_rows)
 
     def purge(self, older_than_days: int) -> None:
-        """Delete the questions asked more than `older_than_days` days ago."""
+        """Delete the questions asked more than `older_than_days` days ago, and their
+        feedback."""
         cutoff = time.time() - older_than_days * DAY_SECONDS
-        with self._session() as connection:
+        with self._session() as connection, connection.transaction():
+            connection.execute("DELETE FROM feedback WHERE question IN "
+                               "(SELECT id FROM questions WHERE at < %s)", (cutoff,))
             removed = connection.execute("DELETE FROM questions WHERE at < %s",
                                          (cutoff,)).rowcount
         if removed:

@@ -39,8 +39,9 @@ def describe(db: str | Path) -> str:
 
 
 def open_question_log_store(db: str | Path | None, *, create: bool = True,
-                            read_only: bool = False) -> QuestionLogStore:
-    """The store `db` names (None: the SQLite file in the user's data directory).
+                            read_only: bool = False, key: bytes | None = None) -> QuestionLogStore:
+    """The store `db` names (None: the SQLite file in the user's data directory); `key`, when
+    given, keys the pseudonyms instead of a salt kept in the database (FAQBOT_ID_KEY).
 
     Raises QuestionLogError when it cannot be opened, ConfigurationError when a URL is given
     and the PostgreSQL driver is missing.
@@ -48,13 +49,14 @@ def open_question_log_store(db: str | Path | None, *, create: bool = True,
     if db is not None and is_postgres_url(db):
         with postgres_driver():
             from core.questionlog_pg import PostgresQuestionLog
-        return PostgresQuestionLog(str(db), create=create, read_only=read_only)
-    return SQLiteQuestionLog(Path(db or default_db_path()), create=create, read_only=read_only)
+        return PostgresQuestionLog(str(db), create=create, read_only=read_only, key=key)
+    return SQLiteQuestionLog(Path(db or default_db_path()), create=create, read_only=read_only,
+                             key=key)
 
 
 def open_store_for_reading(db: str | Path | None) -> QuestionLogStore:
-    """The store opened for reading; an older schema is upgraded first (that needs write
-    access), as core.questionlog.open_for_reading does for SQLite."""
+    """The store opened for reading (review, stats, the studio); an older schema is upgraded
+    first (that needs write access)."""
     try:
         return open_question_log_store(db, read_only=True)
     except OutdatedSchemaError:

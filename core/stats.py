@@ -1,4 +1,5 @@
-"""`faqbot stats`: how much the bot is asked, where, and how well it copes."""
+"""`faqbot stats`: how much the bot is asked, where, and how well it copes (with the helpful
+rate of each intent, from the feedback buttons)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.questionlog import NONE_OF_THESE, LoggedQuestion
+from core.questionlog import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
+from core.text import printable
 
 KINDS = ("answer", "clarify", "fallback", "smalltalk")
 TOP_INTENTS = 10
+
+
+@dataclass(frozen=True)
+class IntentFeedback:
+    """What users said of one intent's answers with the feedback buttons."""
+
+    intent: str
+    helpful: int
+    not_helpful: int
+
+    @property
+    def helpful_rate(self) -> float:
+        """The share of "helpful" among the verdicts."""
+        return self.helpful / (self.helpful + self.not_helpful)
 
 
 @dataclass(frozen=True)
@@ -27,6 +43,7 @@ class Stats:
     top_intents: list[tuple[str, int]]  # answered intents (including clarify choices)
     clarify_choices: dict[str, int]  # "chosen", "none of these", "no choice"
     median_latency_ms: float | None
+    feedback: list[IntentFeedback]  # intents with verdicts, the most rated first
 
     def rate(self, kind: str) -> float:
         """The share of questions that got this kind of reply (0 when there are none)."""
@@ -43,6 +60,10 @@ class Stats:
                             for intent, count in self.top_intents],
             "clarify_choices": self.clarify_choices,
             "median_latency_ms": self.median_latency_ms,
+            "feedback": [{"intent": item.intent, "helpful": item.helpful,
+                          "not_helpful": item.not_helpful,
+                          "helpful_rate": round(item.helpful_rate, 4)}
+                         for item in self.feedback],
         }
 
 
@@ -65,7 +86,18 @@ def compute_stats(entries: Sequence[LoggedQuestion], since: datetime | None = No
             "none of these": sum(e.choice == NONE_OF_THESE for e in clarified),
             "no choice": sum(e.choice is None for e in clarified)},
         median_latency_ms=statistics.median(latencies) if latencies else None,
+        feedback=_feedback_per_intent(entries),
     )
+
+
+def _feedback_per_intent(entries: Sequence[LoggedQuestion]) -> list[IntentFeedback]:
+    verdicts: dict[str, Counter[str]] = {}
+    for entry in entries:
+        for item in entry.feedback:
+            verdicts.setdefault(entry.intent or "?", Counter())[item.verdict] += 1
+    per_intent = [IntentFeedback(intent, counts[HELPFUL], counts[NOT_HELPFUL])
+                  for intent, counts in verdicts.items()]
+    return sorted(per_intent, key=lambda item: (-item.helpful - item.not_helpful, item.intent))
 
 
 def format_stats(stats: Stats) -> str:
@@ -91,4 +123,9 @@ def format_stats(stats: Stats) -> str:
         "most asked intents:",
         *(f"  {count:>6}  {intent}" for intent, count in stats.top_intents),
     ]
-    return "\n".join(lines)
+    if stats.feedback:
+        lines += ["", "helpful rate per intent (feedback buttons; helpful of rated):",
+                  *(f"  {item.helpful_rate:>5.0%}  {item.helpful:>4} of {rated:<4}  {item.intent}"
+                    for item in stats.feedback
+                    for rated in [item.helpful + item.not_helpful])]
+    return "\n".join(printable(line) for line in lines)  # the log holds what users sent

@@ -1,13 +1,18 @@
-"""Text normalisation for French and English questions, and a light language guess.
+"""Text normalisation for French and English questions, a light language guess, and escaping
+for display.
 
 Both the classifier and the knowledge-base checks see text only through `normalize`, so
-"C koi l’AMIAD ???" and "c'est quoi l'amiad" meet on common ground.
+"C koi l’AMIAD ???" and "c'est quoi l'amiad" meet on common ground. What users typed is shown
+to curators only through `printable` (or `json_line`), so no control sequence they sent ever
+reaches a terminal.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
+from collections.abc import Callable
 
 # Questions are short; anything longer is cut before classification so that a 200,000
 # character message costs the same as a paragraph. Documented in the README.
@@ -98,3 +103,30 @@ def guess_language(text: str) -> str | None:
     if english > french:
         return "en"
     return None
+
+
+def unicode_escape(char: str) -> str:
+    """`\\x1b`, `\\u202e` or `\\U000e0001`: a form that Python, YAML double-quoted scalars
+    and a reader all understand."""
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def printable(text: str, escape: Callable[[str], str] = unicode_escape) -> str:
+    """`text` with every character that is not printable escaped: controls (a terminal obeys
+    ESC and CSI sequences), line and paragraph separators, bidirectional overrides and
+    zero-width marks (they reorder or hide text), unassigned and private-use characters."""
+    if text.isprintable():  # nearly always: one pass in C
+        return text
+    return "".join(char if char.isprintable() else escape(char) for char in text)
+
+
+def json_line(data: object) -> str:
+    """`data` as one line of JSON, with every character that is not printable escaped.
+
+    JSON leaves some raw that split or reorder a line for whoever reads it (U+2028, U+2029,
+    NEL, C1 controls, bidirectional and zero-width marks).
+    """
+    return printable(json.dumps(data, ensure_ascii=False), lambda char: json.dumps(char)[1:-1])

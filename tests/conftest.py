@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from fakes.telegram_api import FakeTelegramAPI
 from postgres_helpers import PostgresServer
 from telegram_helpers import TOKEN
@@ -33,6 +34,18 @@ DATA = Path(__file__).parent / "data"
 def tiny_kb_path() -> Path:
     """A three-topic knowledge base in both languages, small enough to reason about."""
     return DATA / "tiny_kb.yaml"
+
+
+@pytest.fixture
+def translation_elsewhere_kb(tiny_kb_path: Path, tmp_path: Path) -> Path:
+    """The tiny knowledge base with a French delivery question, and its English translation
+    filed under address: the mistake `faqbot validate` warns about across languages."""
+    kb = yaml.safe_load(tiny_kb_path.read_text(encoding="utf-8"))
+    kb["intents"][2]["examples"]["fr"].append("combien coûte la livraison en Belgique")
+    kb["intents"][1]["examples"]["en"].append("how much does delivery to Belgium cost")
+    path = tmp_path / "translation_elsewhere.yaml"
+    path.write_text(yaml.safe_dump(kb, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 @pytest.fixture

@@ -127,12 +127,13 @@ def bot_message(chat: dict[str, Any], text: str = "…") -> dict[str, Any]:
 
 
 def callback_update(data: str, *, chat: dict[str, Any] | None = None,
-                    sender: dict[str, Any] | None = None) -> dict[str, Any]:
-    """A click on an inline button of a bot message."""
+                    sender: dict[str, Any] | None = None,
+                    clicked: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A click on an inline button of a bot message (`clicked`, else a new one in `chat`)."""
     sender = sender or user()
     return {"callback_query": {
         "id": f"cb{next(_query_ids)}", "from": sender, "chat_instance": "instance",
-        "data": data, "message": bot_message(chat or private_chat(sender["id"])),
+        "data": data, "message": clicked or bot_message(chat or private_chat(sender["id"])),
     }}
 
 

@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 
 from core.benchmark import (
+    BASELINE_CS,
     LOADERS,
     BaselineSystem,
+    FaqbotSystem,
+    evaluate,
     format_table,
     load_banking77,
     load_clinc150,
     load_wikit_fr_covid,
+    median_latency,
     run_benchmark,
     score,
 )
@@ -92,7 +96,7 @@ def test_loaders_read_the_three_formats(data_dir: Path) -> None:
 def test_one_row_per_dataset_and_system(rows: list[dict[str, object]]) -> None:
     assert [(r["dataset"], r["system"]) for r in rows] == [
         (dataset, system) for dataset in LOADERS
-        for system in ("faqbot", "tfidf-lr", "tfidf-svm")
+        for system in ("faqbot", "tfidf-lr", "tfidf-svm", "encoder-lr")
     ]
 
 
@@ -129,8 +133,8 @@ def test_format_table(rows: list[dict[str, object]]) -> None:
     table = format_table(rows).splitlines()
     assert table[0].startswith("| data set | system | in-scope acc | oos recall |")
     assert len(table) == 2 + len(rows)
-    assert "| banking77 | faqbot |" in table[5]
-    assert "| - | - |" in table[5]  # no out-of-scope figures without out-of-scope data
+    assert "| banking77 | faqbot |" in table[6]
+    assert "| - | - |" in table[6]  # no out-of-scope figures without out-of-scope data
 
 
 def test_score_counts_rejections() -> None:
@@ -140,6 +144,49 @@ def test_score_counts_rejections() -> None:
     figures = score(predictions, ["a", "b", None, None])
     assert figures == {"in_scope_accuracy": 50.0, "oos_recall": 50.0, "mean": 50.0,
                        "top1_accuracy": 100.0}
+
+
+def test_baselines_choose_c_on_the_training_split(data_dir: Path) -> None:
+    clinc = load_clinc150(data_dir / "clinc150")
+    for kind in ("lr", "svm"):
+        baseline = BaselineSystem(kind)
+        baseline.fit(clinc.train_texts, clinc.train_labels)
+        assert baseline.C in BASELINE_CS[kind]
+        assert baseline.describe()["cv"]["C"] == baseline.C
+
+
+class _Recording:
+    """A system that records what it is asked, to check how latency is timed."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def predict_one(self, text: str) -> tuple[str, float, str | None]:
+        self.calls.append(text)
+        return "a", 1.0, "a"
+
+    def forget(self) -> None:
+        self.calls.append("<forget>")
+
+
+def test_latency_is_timed_cold_on_questions_not_answered_before() -> None:
+    system = _Recording()
+    median_latency(system, ["q1", "q2"], warm_up=["train"], count=2)  # type: ignore[arg-type]
+    assert system.calls == ["train", "<forget>", "q1", "<forget>", "q2"]
+
+
+def test_faqbot_is_timed_before_it_answers_the_test_split(data_dir: Path) -> None:
+    dataset = load_wikit_fr_covid(data_dir / "wikit_fr_covid")
+    order: list[str] = []
+    system = FaqbotSystem()
+    timed, predicted = system.predict_one, system.predict
+    system.predict_one = lambda text: order.append("one") or timed(text)  # type: ignore[method-assign]
+    system.predict = lambda texts: order.append("all") or predicted(texts)  # type: ignore[method-assign]
+    evaluate(system, dataset)
+    answered = order.index("all")
+    assert answered > 0 and set(order[:answered]) == {"one"}  # timed before any batch
 
 
 def test_baseline_rejects_unknown_kind() -> None:

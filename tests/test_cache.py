@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.cache import load_cached, model_key, store, trained_classifier
+from core.cache import load_cached, model_key, new_classifier, store, trained_classifier
 from core.knowledge import KnowledgeBase, load_knowledge_base
 
 
@@ -29,6 +29,24 @@ def test_key_follows_content(kb: KnowledgeBase) -> None:
     changed = kb.model_copy(update={"fallback": {"fr": "Autre.", "en": "Other."}})
     assert model_key(kb) == model_key(kb.model_copy())
     assert model_key(kb) != model_key(changed)
+
+
+def test_key_follows_the_encoder_setting(kb: KnowledgeBase) -> None:
+    assert kb.encoder == "multilingual-use-v3"
+    without = kb.model_copy(update={"encoder": "none"})
+    assert model_key(kb) != model_key(without)
+    assert new_classifier(kb).uses_encoder
+    assert not new_classifier(without).uses_encoder
+
+
+def test_encoder_none_trains_and_caches_an_ngram_model(kb: KnowledgeBase,
+                                                       tmp_path: Path) -> None:
+    without = kb.model_copy(update={"encoder": "none"})
+    trained = trained_classifier(without, tmp_path)
+    cached = load_cached(tmp_path, model_key(without))
+    assert cached is not None
+    assert not trained.uses_encoder and not cached.uses_encoder
+    assert load_cached(tmp_path, model_key(kb)) is None  # the default model is another entry
 
 
 def test_directory_writable_by_others_is_ignored(kb: KnowledgeBase, tmp_path: Path,

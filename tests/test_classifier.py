@@ -1,24 +1,30 @@
-"""IntentClassifier: contract of predictions, rejection, cut-offs, fast path and persistence."""
+"""IntentClassifier: contract of predictions, rejection, cut-offs, fast path and persistence,
+with the sentence encoder (and its cascade) and without it (`encoder: none`)."""
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from core.classifier import (
+    EMBEDDING_WEIGHT,
     IntentClassifier,
     Prediction,
+    choose_cascade_cut,
     choose_margin,
     choose_platt,
     choose_temperature,
     choose_threshold,
 )
+from core.encoder import SentenceEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,9 +71,11 @@ def training_data(*, with_oos: bool = True) -> tuple[list[str], list[str | None]
     return texts, labels
 
 
-@pytest.fixture(scope="module")
-def fitted() -> IntentClassifier:
-    return IntentClassifier().fit(*training_data())
+@pytest.fixture(scope="module", params=[EMBEDDING_WEIGHT, 0.0], ids=["encoder", "no-encoder"])
+def fitted(request: pytest.FixtureRequest) -> IntentClassifier:
+    model = IntentClassifier(embedding_weight=request.param).fit(*training_data())
+    assert model.uses_encoder == (request.param > 0)
+    return model
 
 
 def test_ranking_contract(fitted: IntentClassifier) -> None:
@@ -171,9 +179,12 @@ def test_save_load_round_trip_without_pickle(fitted: IntentClassifier, tmp_path:
         assert all(data[name].dtype != object for name in data.files)
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == sorted(
-            ["meta.npy", "idf.npy", "weights.npy", "intercepts.npy"]
+            ["meta.npy", "idf.npy", "weights.npy", "dense_weights.npy", "intercepts.npy",
+             "quick_weights.npy", "quick_intercepts.npy"]
         )
     loaded = IntentClassifier.load(path)
+    assert loaded.uses_encoder == fitted.uses_encoder
+    assert loaded.cascade_cut_ == fitted.cascade_cut_
     assert loaded.predict(QUESTIONS) == fitted.predict(QUESTIONS)
     assert loaded.threshold_ == fitted.threshold_
     assert loaded.margin_ == fitted.margin_
@@ -263,3 +274,92 @@ def test_choose_platt_rises_with_the_margin() -> None:
     slope, _ = choose_platt(margins, truth)
     assert slope > 0
     assert choose_platt(margins[:3], truth[:3]) == (10.0, 0.0)  # all right: nothing to fit
+
+
+# -- the sentence encoder and the cascade ------------------------------------------------------
+
+
+class _CountingEncoder(SentenceEncoder):
+    """A real encoder that records the texts its model had to encode (cache misses)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded: list[str] = []
+
+    def _model(self) -> Any:
+        model = super()._model()
+        encoded = self.encoded
+
+        class _Recording:
+            @staticmethod
+            def encode(texts: list[str]) -> Any:
+                encoded.extend(texts)
+                return model.encode(texts)
+
+        return _Recording()
+
+
+def test_without_encoder_nothing_is_encoded() -> None:
+    encoder = _CountingEncoder()
+    model = IntentClassifier(embedding_weight=0.0, encoder=encoder).fit(*training_data())
+    model.predict([*QUESTIONS, "une question jamais vue"])
+    assert encoder.encoded == []
+    assert model.describe()["encoder"] == "none"
+    assert model.cascade_cut_ == math.inf
+
+
+PARAPHRASES = {  # no word in common with the examples of their intent, one across languages
+    "is my information kept inside the country?": "sovereignty",
+    "mes informations restent-elles sur le territoire national": "sovereignty",
+    "which organisations benefit from this partnership": "scope",
+    "military AI office, what is it": "amiad",
+    "greetings, friend": "greeting",
+}
+
+
+def test_paraphrases_sharing_no_word_are_understood_only_with_the_encoder() -> None:
+    texts, labels = training_data()
+    with_encoder = IntentClassifier().fit(texts, labels)
+    without = IntentClassifier(embedding_weight=0.0).fit(texts, labels)
+    for question, intent in PARAPHRASES.items():
+        assert with_encoder.predict_one(question).label == intent, question
+        assert without.predict_one(question).label is None, question
+    for off_topic in ("will it rain tonight", "which team triumphed yesterday"):
+        assert with_encoder.predict_one(off_topic).label is None
+
+
+def test_the_cascade_calls_the_encoder_only_when_the_ngram_model_is_unsure() -> None:
+    encoder = _CountingEncoder()
+    model = IntentClassifier(encoder=encoder).fit(*training_data())
+    assert 0.0 < model.cascade_cut_ < 1.0
+    encoder.encoded.clear()
+    sure = model.predict_one("Qu'est-ce que l'AMIAD ?")
+    assert sure.label == "amiad" and encoder.encoded == []
+    assert model.answers_alone("Qu'est-ce que l'AMIAD ?")
+    unsure = "military AI office, what is it"
+    assert not model.answers_alone(unsure)
+    assert model.predict_one(unsure).label == "amiad"
+    assert encoder.encoded == [unsure]
+
+
+def test_retraining_after_an_edit_encodes_only_the_changed_examples() -> None:
+    encoder = _CountingEncoder()
+    texts, labels = training_data()
+    IntentClassifier(encoder=encoder).fit(texts, labels)
+    assert sorted(encoder.encoded) == sorted(set(texts))
+    encoder.encoded.clear()
+    edited = [*texts[:-1], "le cours du bitcoin aujourd'hui"]
+    IntentClassifier(encoder=encoder).fit(edited, labels)
+    assert encoder.encoded == ["le cours du bitcoin aujourd'hui"]
+
+
+def test_choose_cascade_cut_leaves_the_ngram_model_where_it_agrees_with_the_full_one() -> None:
+    # Rows by n-gram score: two where both models agree, then one where they differ.
+    quick = np.array([[0.95, 0.05], [0.9, 0.1], [0.8, 0.2], [0.6, 0.4]])
+    full = np.array([[0.9, 0.1], [0.9, 0.1], [0.1, 0.9], [0.7, 0.3]])
+    assert choose_cascade_cut(quick, full, threshold=0.5, margin=0.0) == 0.9
+    # Where the full model rejects, an answer is a disagreement.
+    rejecting = np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9], [0.7, 0.3]])
+    assert choose_cascade_cut(quick, rejecting, threshold=0.85, margin=0.0) == 0.95
+    assert choose_cascade_cut(quick, quick, threshold=0.5, margin=0.0) == 0.6
+    assert choose_cascade_cut(quick[2:], full[2:], 0.5, 0.0) == math.inf

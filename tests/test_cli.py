@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from telegram_helpers import TOKEN
 
 from bots.cli import main
 
@@ -90,6 +92,18 @@ def test_validate_ok_and_warnings(tiny_kb_path: Path, capsys: pytest.CaptureFixt
     assert "faqbot: warning:" in captured.err  # the tiny KB has thin smalltalk intents
 
 
+def test_validate_warns_on_a_translation_under_another_intent(
+        translation_elsewhere_kb: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    warning = "same meaning in two languages? 'how much does delivery"
+    assert main(["validate", "--kb", str(translation_elsewhere_kb)]) == 0
+    assert warning in capsys.readouterr().err
+    # `encoder: none` turns the encoder off: wording is compared, meaning is not.
+    with translation_elsewhere_kb.open("a", encoding="utf-8") as kb:
+        kb.write("encoder: none\n")
+    assert main(["validate", "--kb", str(translation_elsewhere_kb)]) == 0
+    assert "same meaning" not in capsys.readouterr().err
+
+
 def test_evaluate_json(tiny_kb_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--kb", str(tiny_kb_path), "--json", "--folds", "3"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -136,3 +150,42 @@ def test_benchmark_on_missing_folder_exits_2(tmp_path: Path) -> None:
     result = run("benchmark", str(tmp_path / "absent"))
     assert result.returncode == 2
     assert "not a directory" in result.stderr.decode()
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--metrics-port", "70000"], ["run", "--port", "0"], ["stats", "--since", "inf"],
+    ["stats", "--since", "nan"], ["review", "--since", "1e300"], ["stats", "--since", "-1"],
+    ["stats", "--since", "abc"], ["run", "--metrics-port", "80x"], ["studio", "--port", "-5"],
+    ["studio", "--port", "65536"],
+])
+def test_out_of_range_flag_exits_2_with_one_line(args: list[str],
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"faqbot {args[0]}: error: argument {args[1]}: ")
+    assert error.count("\n") == 1, error
+    assert "invalid" not in error, error  # argparse's "invalid _port value" names our code
+
+
+def test_evaluate_with_too_few_texts_for_the_folds_exits_2(
+        tmp_path: Path, tiny_kb_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kb = yaml.safe_load(tiny_kb_path.read_text(encoding="utf-8"))
+    kb["intents"][1]["examples"] = {"en": ["address", "where are you"]}  # valid, but thin
+    path = tmp_path / "thin.yaml"
+    path.write_text(yaml.safe_dump(kb, allow_unicode=True), encoding="utf-8")
+    assert main(["evaluate", "--kb", str(path), "--folds", "5"]) == 2
+    error = capsys.readouterr().err
+    assert error == ("faqbot: error: 5-fold cross-validation needs at least 5 texts per intent "
+                     "(its question included); 'address' has 4: add examples, or use fewer "
+                     "folds\n")
+    assert main(["evaluate", "--kb", str(path), "--folds", "4"]) == 0
+
+
+def test_run_with_a_bad_pseudonym_key_exits_2_before_starting() -> None:
+    env = {"PATH": "/usr/bin:/bin", "TELEGRAM_BOT_TOKEN": TOKEN, "FAQBOT_ID_KEY": "too-short"}
+    result = run("run", "telegram", env=env)
+    assert result.returncode == 2
+    assert result.stderr.decode() == ("faqbot: error: FAQBOT_ID_KEY: the key must be at least "
+                                      "16 characters long\n")

@@ -48,6 +48,7 @@ from fakes.discord_api import (
 from bots import discord_bot
 from bots.common import ui_text
 from core import ConfigurationError, FAQBot, Reply
+from core.bot import RankedReply
 
 GUILD = 1001 << 22
 OTHER_GUILD = 1002 << 22
@@ -72,13 +73,14 @@ class _ClarifyingBot(FAQBot):
     """Hesitates between opening hours and address on "ambigu": the engine's own tests cover
     when it hesitates; here only the rendering and the buttons matter."""
 
-    def answer(self, text: str, lang: str | None = None, *,
-               lang_hint: str | None = None) -> Reply:
+    def answer_ranked(self, text: str, lang: str | None = None, *,
+                      lang_hint: str | None = None) -> RankedReply:
         if text != "ambigu":
-            return super().answer(text, lang, lang_hint=lang_hint)
+            return super().answer_ranked(text, lang, lang_hint=lang_hint)
         topics = self.topics("fr")
-        return Reply(question=text, kind="clarify", intent=None, confidence=0.4, lang="fr",
-                     answer="Vouliez-vous dire :", suggestions=topics[:2])
+        return RankedReply(Reply(question=text, kind="clarify", intent=None, confidence=0.4,
+                                 lang="fr", answer="Vouliez-vous dire :",
+                                 suggestions=topics[:2]), [])
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +233,7 @@ async def test_ask_in_french_and_english(fake: FakeDiscord, default_bot: FAQBot)
     # No clear language in the question: the user's Discord locale decides.
     assert by_locale["embeds"][0]["description"] == amiad.answer["en"]
     assert not french.get("flags")  # public by default
-    related = custom_ids(french)
+    related = custom_ids(french)[:-2]  # then "helpful" and "not helpful"
     assert related and all(cid.startswith("faqbot:a:") and cid.endswith(":fr")
                            for cid in related)
 
@@ -397,11 +399,11 @@ async def test_long_answers_are_split_within_limits(fake: FakeDiscord, tmp_path:
 class _FailingBot(FAQBot):
     """Raises on one question, as a bug in the engine would."""
 
-    def answer(self, text: str, lang: str | None = None, *,
-               lang_hint: str | None = None) -> Reply:
+    def answer_ranked(self, text: str, lang: str | None = None, *,
+                      lang_hint: str | None = None) -> RankedReply:
         if "boom" in text:
             raise RuntimeError("engine exploded")
-        return super().answer(text, lang, lang_hint=lang_hint)
+        return super().answer_ranked(text, lang, lang_hint=lang_hint)
 
 
 async def test_failing_handler_then_a_good_answer(fake: FakeDiscord, tiny_bot: FAQBot,

@@ -10,7 +10,9 @@ import logging
 import os
 import signal
 import socket
+import sqlite3
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,11 @@ from discord_helpers import TOKEN as DISCORD_TOKEN
 from discord_helpers import click, slash
 from discord_helpers import serving as serving_discord
 from fakes.discord_api import APPLICATION_COMMAND, MESSAGE_COMPONENT, FakeDiscord
-from fakes.telegram_api import FakeTelegramAPI
+from fakes.telegram_api import FakeTelegramAPI, Fault
 from questionlog_helpers import read_log
 from telegram_helpers import TOKEN, callback_update, message_update, serving, user
 
+from bots import telegram_bot
 from bots.common import SecretFilter
 from bots.logs import JsonFormatter
 from bots.metrics import Metrics, MetricsServer, knowledge_base_version
@@ -37,6 +40,7 @@ from core import FAQBot, IntentClassifier, Settings, load_knowledge_base
 from core.questionlog import (
     NONE_OF_THESE,
     BackgroundQuestionLog,
+    LoggedQuestion,
     SQLiteQuestionLog,
 )
 
@@ -52,9 +56,11 @@ def replies_to(api: FakeTelegramAPI, chat_id: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def hesitant_bot(tiny_kb_path: Path) -> FAQBot:
-    """Cut-offs pinned so that "adresse horaires" is a clarification whatever the tuning."""
+    """Cut-offs pinned, and n-grams only (the encoder reads one meaning in it), so that
+    "adresse horaires" is a clarification whatever the tuning."""
     kb = load_knowledge_base(tiny_kb_path)
-    return FAQBot(kb, IntentClassifier(threshold=0.3, margin=0.3).fit(*kb.training_data()))
+    classifier = IntentClassifier(threshold=0.3, margin=0.3, embedding_weight=0.0)
+    return FAQBot(kb, classifier.fit(*kb.training_data()))
 
 
 # -- the question log, fed by a real adapter ----------------------------------------------------
@@ -103,19 +109,24 @@ async def test_text_is_not_kept_when_told_not_to(hesitant_bot: FAQBot, tmp_path:
 
 
 class _WatchedMetrics(Metrics):
-    """Metrics that wake a waiting test whenever a platform goes up or down."""
+    """Metrics that remember every time a platform goes up or down, and wake a waiting test."""
 
     def __init__(self) -> None:
         super().__init__()
         self.changed = asyncio.Event()
+        self.changes: list[tuple[str, bool]] = []
 
     def set_connected(self, platform: str, connected: bool) -> None:
         super().set_connected(platform, connected)
+        self.changes.append((platform, connected))
         self.changed.set()
 
     async def until_healthy(self) -> None:
+        await self.until(lambda: self.healthy)
+
+    async def until(self, condition: Any) -> None:
         async with asyncio.timeout(15):
-            while not self.healthy:
+            while not condition():
                 self.changed.clear()
                 await self.changed.wait()
 
@@ -149,14 +160,56 @@ async def test_discord_questions_choices_and_health(hesitant_bot: FAQBot, tmp_pa
         metrics.exposition().decode())
 
 
-def test_unusable_database_leaves_the_bot_answering(tmp_path: Path,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+async def test_database_locked_at_start_is_reported_then_used(
+        hesitant_bot: FAQBot, tmp_path: Path) -> None:
+    path = tmp_path / "questions.sqlite3"
+    SQLiteQuestionLog(path).close()
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the lock as faqbot starts
+    metrics = Metrics(["telegram"])
+    metrics.set_connected("telegram", True)
+    log = open_question_log(Settings(db=path), metrics)
+    service = FAQService(hesitant_bot, log=log, metrics=metrics)
+    endpoint = MetricsServer(metrics, "127.0.0.1", 0)
+    await endpoint.start()
+    base = f"http://127.0.0.1:{endpoint.port}"
+    asker = Asker("telegram", 5, 6)
+    try:
+        for question in ("horaires", "adresse", "livraison"):  # answered all the same
+            assert service.answer(question, asker=asker).kind == "answer"
+        assert await asyncio.to_thread(log.flush, 60)
+        status, _, body = await _get(f"{base}/healthz")
+        assert status == 200 and body.startswith("ok\nquestion log not open, trying again (")
+        assert "database is locked" in body and "3 writes lost so far" in body
+        exposition = (await _get(f"{base}/metrics"))[2].splitlines()
+        assert {"faqbot_question_log_up 0.0",
+                "faqbot_question_log_failures_total 3.0"} <= set(exposition)
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        for _ in range(600):
+            if log.up:
+                break
+            await asyncio.sleep(0.1)
+        service.answer("horaires ?", asker=asker)
+        rows = await asyncio.to_thread(log.entries)
+        assert [row.question for row in rows] == ["horaires ?"]
+        assert (await _get(f"{base}/healthz"))[::2] == (200, "ok\n")
+        assert "faqbot_question_log_up 1.0" in (await _get(f"{base}/metrics"))[2].splitlines()
+    finally:
+        await endpoint.close()
+        await asyncio.to_thread(log.close)
+
+
+def test_unusable_database_path_leaves_the_bot_answering(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    settings = Settings(db=blocker / "questions.sqlite3")
-    with caplog.at_level(logging.ERROR):
-        assert open_question_log(settings, Metrics()) is None
-    assert "question log disabled" in caplog.text
+    log = open_question_log(Settings(db=blocker / "questions.sqlite3"), Metrics())
+    log.record(LoggedQuestion(at=datetime.now(UTC), platform="telegram", chat="", user="",
+                              lang="fr", question="horaires", kind="answer",
+                              intent="opening_hours", confidence=0.9), 1, 1)
+    assert log.flush(timeout=30) and not log.up and log.failures == 1
+    assert "cannot open the question log" in (log.problem() or "")
+    log.close()
 
 
 # -- live reload ---------------------------------------------------------------------------------
@@ -348,3 +401,124 @@ async def test_faqbot_run_with_metrics_reload_and_json_logs(api: FakeTelegramAPI
     assert any(message.startswith("knowledge base reloaded") for message in messages)
     assert TOKEN not in stderr.decode() and "738291046" not in stderr.decode()
     assert [row.question for row in read_log(db)] == ["horaires", "horaires"]
+
+
+# -- health that follows the platform, and a token refused at any time ---------------------------
+
+
+async def test_health_follows_telegram_polls(api: FakeTelegramAPI, hesitant_bot: FAQBot) -> None:
+    metrics = _WatchedMetrics()
+    endpoint = MetricsServer(metrics, "127.0.0.1", 0)
+    await endpoint.start()
+    base = f"http://127.0.0.1:{endpoint.port}"
+    gauge = 'faqbot_platform_connected{platform="telegram"}'
+    outage = True
+    api.fault_picker = lambda method, _: Fault(502) if method == "getUpdates" and outage else None
+    try:
+        async with serving(api, FAQService(hesitant_bot, metrics=metrics)):
+            await api.wait_for("getUpdates", status=502)
+            await metrics.until(lambda: not metrics.healthy)
+            down = (await _get(f"{base}/healthz"))[0], (await _get(f"{base}/metrics"))[2]
+            outage = False
+            api.push(message_update("horaires", sender=user(1001)))
+            await api.wait_for("sendMessage", timeout=30)
+            up = (await _get(f"{base}/healthz"))[0], (await _get(f"{base}/metrics"))[2]
+    finally:
+        await endpoint.close()
+    assert down[0] == 503 and f"{gauge} 0.0" in down[1].splitlines()
+    assert up[0] == 200 and f"{gauge} 1.0" in up[1].splitlines()
+
+
+async def test_health_follows_the_telegram_webhook(api: FakeTelegramAPI, hesitant_bot: FAQBot,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telegram_bot, "WEBHOOK_CHECK_SECONDS", 0.1)
+    metrics = _WatchedMetrics()
+    port = _free_port()
+    options = telegram_bot.WebhookOptions(url=f"http://127.0.0.1:{port}/hook", port=port)
+    async with serving(api, FAQService(hesitant_bot, metrics=metrics), webhook=options):
+        await metrics.until_healthy()
+        registered, api.webhook = api.webhook, None  # deleted behind the bot's back
+        await metrics.until(lambda: not metrics.healthy)
+        api.webhook = registered
+        await metrics.until_healthy()
+    assert [connected for _, connected in metrics.changes[:2]] == [False, True]
+
+
+async def test_health_follows_the_discord_gateway(hesitant_bot: FAQBot,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
+    monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
+    metrics = _WatchedMetrics()
+    async with FakeDiscord(token=DISCORD_TOKEN) as fake, \
+            serving_discord(fake, FAQService(hesitant_bot, metrics=metrics)):
+        await metrics.until_healthy()
+        await fake.drop_gateway()
+        await metrics.until(lambda: len(metrics.changes) >= 4 and metrics.healthy)
+    assert metrics.changes[:4] == [("discord", False), ("discord", True), ("discord", False),
+                                   ("discord", True)]
+
+
+def _run_env(tmp_path: Path, **variables: str) -> dict[str, str]:
+    env = {**os.environ, "FAQBOT_KB": str(REPO / "tests" / "data" / "tiny_kb.yaml"),
+           "FAQBOT_DB": str(tmp_path / "questions.sqlite3"), "NO_PROXY": "127.0.0.1,localhost",
+           "PYTHONUNBUFFERED": "1", **variables}
+    for token in {"TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"} - set(variables):
+        env.pop(token, None)
+    return env
+
+
+async def _faqbot_run(platform: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bots.cli", "run", platform, cwd=REPO, env=env,
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+
+
+def _assert_one_error_line(stderr: bytes, error: str, token: str) -> None:
+    """Besides the INFO lines of a start, standard error holds exactly one line: `error`."""
+    text = stderr.decode()
+    not_info = [line for line in text.splitlines() if " INFO " not in line]
+    assert not_info == [f"faqbot: error: {error}"], text
+    assert token not in text and "Unclosed" not in text and "Traceback" not in text
+
+
+async def test_refused_telegram_token_exits_2_with_one_line(tmp_path: Path) -> None:
+    fake = FakeTelegramAPI("123456789:AAAnotherTokenTheFakeExpects-0123456789")
+    await fake.start()
+    try:
+        process = await _faqbot_run("telegram", _run_env(
+            tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, FAQBOT_TELEGRAM_API_URL=fake.base_url))
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        await fake.close()
+    assert process.returncode == 2
+    _assert_one_error_line(stderr, "Telegram refused TELEGRAM_BOT_TOKEN (unauthorized)", TOKEN)
+
+
+async def test_telegram_token_revoked_mid_run_exits_2_with_one_line(
+        api: FakeTelegramAPI, tmp_path: Path) -> None:
+    process = await _faqbot_run("telegram", _run_env(
+        tmp_path, TELEGRAM_BOT_TOKEN=TOKEN, FAQBOT_TELEGRAM_API_URL=api.base_url))
+    try:
+        await api.wait_for("setMyCommands", lambda call: "language_code" not in call.params,
+                           timeout=60)
+        api.push(message_update("horaires", sender=user(1001)))
+        await api.wait_for("sendMessage")
+        api.revoke_token()
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.returncode == 2
+    _assert_one_error_line(stderr, "Telegram refused TELEGRAM_BOT_TOKEN (unauthorized)", TOKEN)
+
+
+async def test_refused_discord_token_exits_2_with_one_line(tmp_path: Path) -> None:
+    async with FakeDiscord(token=DISCORD_TOKEN.replace("fake", "else")) as fake:
+        process = await _faqbot_run("discord", _run_env(
+            tmp_path, DISCORD_BOT_TOKEN=DISCORD_TOKEN, FAQBOT_DISCORD_API_URL=fake.api_url,
+            FAQBOT_DISCORD_GATEWAY_URL=fake.gateway_url))
+        _, stderr = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    _assert_one_error_line(stderr, "DISCORD_BOT_TOKEN: Discord refused the token", DISCORD_TOKEN)

@@ -8,26 +8,36 @@ import json
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 import psycopg
 import pytest
 from postgres_helpers import PostgresServer
 from telegram_helpers import TOKEN as TELEGRAM_TOKEN
-from test_questionlog import NOW, entry
+from test_questionlog import CHAT, NOW, USER, entry
 from test_questionlog import (
     test_choice_goes_to_the_open_clarification_that_offered_it as check_choices,
+)
+from test_questionlog import (
+    test_feedback_is_linked_to_its_question_once_per_user as check_feedback,
 )
 from test_review import LOG
 
 from bots.cli import main
+from bots.metrics import Metrics
+from bots.operations import open_question_log
 from core import FAQBot, Settings
 from core.questionlog import (
+    HELPFUL,
     SCHEMA_VERSION,
     BackgroundQuestionLog,
+    Feedback,
     OutdatedSchemaError,
     QuestionLogError,
+    keyed_pseudonym,
 )
 from core.questionlog_pg import PostgresQuestionLog
 from core.questionlog_store import MISSING_DRIVER, open_question_log_store
@@ -55,7 +65,7 @@ def test_every_process_of_a_deployment_shares_the_key(postgres: PostgresServer,
                                                      postgres_url: str) -> None:
     first, second = PostgresQuestionLog(postgres_url), PostgresQuestionLog(postgres_url)
     other_deployment = PostgresQuestionLog(postgres.new_database())
-    given_key = PostgresQuestionLog(postgres_url, id_key=b"k" * 32)
+    given_key = PostgresQuestionLog(postgres_url, key=b"k" * 32)
     try:
         alice = first.pseudonym("telegram", 42)
         assert len(alice) == 16 and alice == second.pseudonym("telegram", 42)
@@ -73,11 +83,27 @@ def test_choice_goes_to_the_open_clarification_that_offered_it(
     check_choices(store)  # the SQLite test, on PostgreSQL
 
 
+def test_feedback_is_linked_to_its_question_once_per_user(store: PostgresQuestionLog) -> None:
+    check_feedback(store)  # the SQLite test, on PostgreSQL
+
+
+def test_purge_takes_the_feedback_of_old_questions(store: PostgresQuestionLog,
+                                                   postgres_url: str) -> None:
+    store.record_many([replace(entry("old", at=NOW - timedelta(days=40)), ref="old00000"),
+                       replace(entry("new"), ref="new00000")])
+    for ref in ("old00000", "new00000"):
+        store.record_feedback("telegram", "c1", ref, Feedback(NOW, "u1", HELPFUL))
+    store.purge(30)  # the old question's feedback first, or its reference would refuse
+    with psycopg.connect(postgres_url) as connection:
+        assert connection.execute("SELECT count(*) FROM feedback").fetchone() == (1,)
+    assert [(row.question, len(row.feedback)) for row in store.entries()] == [("new", 1)]
+
+
 def test_retention_purges_only_old_questions(store: PostgresQuestionLog) -> None:
     store.record(entry("ancien", at=NOW - timedelta(days=100)))
     store.record(entry("recent", at=NOW - timedelta(days=1)))
     log = BackgroundQuestionLog(store, retention_days=90)
-    log.record(entry("nouveau"))
+    log.record(entry("nouveau"), CHAT, USER)
     assert [row.question for row in log.entries()] == ["recent", "nouveau"]
     log.close()
 
@@ -110,7 +136,7 @@ def test_version_1_database_is_upgraded_in_place(postgres_url: str) -> None:
     main_log = PostgresQuestionLog(postgres_url)
     try:
         assert main_log.pseudonym("telegram", 1) == PostgresQuestionLog(
-            postgres_url, id_key=bytes.fromhex("ab12")).pseudonym("telegram", 1)
+            postgres_url, key=bytes.fromhex("ab12")).pseudonym("telegram", 1)
         old = main_log.entries()[0]
         assert (old.question, old.choice, old.latency_ms) == ("ancienne", None, 0.0)
     finally:
@@ -185,22 +211,77 @@ def test_settings_take_a_path_or_a_url(tmp_path: Path) -> None:
     assert Settings(db=tmp_path / "q.sqlite3").db == str(tmp_path / "q.sqlite3")
 
 
+def test_key_from_outside_deletes_the_stored_salt_and_its_hex_keeps_the_pseudonyms(
+        postgres_url: str) -> None:
+    store = PostgresQuestionLog(postgres_url)
+    before = store.pseudonym("discord", 7)
+    store.close()
+    salt = _salt_of(postgres_url)
+    assert salt is not None
+    moved = PostgresQuestionLog(postgres_url, key=Settings(id_key=salt).pseudonym_key())
+    assert moved.pseudonym("discord", 7) == before  # the salt, moved out of the database
+    moved.close()
+    assert _salt_of(postgres_url) is None
+
+
+def _salt_of(url: str) -> str | None:
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT value FROM meta WHERE key = 'salt'").fetchone()
+    return None if row is None else str(row[0])
+
+
+def test_faqbot_run_keys_the_pseudonyms_with_faqbot_id_key(postgres_url: str) -> None:
+    key = "0f" * 32
+    log = open_question_log(Settings(db=postgres_url, id_key=key), Metrics())
+    try:
+        log.record(entry(), CHAT, USER)
+        assert log.entries()[0].user == keyed_pseudonym(bytes.fromhex(key), "telegram", USER)
+    finally:
+        log.close()
+    assert _salt_of(postgres_url) is None
+
+
+def test_writer_opens_the_log_once_the_server_is_up(postgres: PostgresServer) -> None:
+    """A server down when `faqbot run` starts: the questions of that time are lost and counted,
+    and the writer opens the log by itself when the server comes."""
+    url = postgres.new_database()
+    postgres.stop()
+    try:
+        log = BackgroundQuestionLog(partial(open_question_log_store, url))
+        log.record(entry("pendant"), CHAT, USER)
+        assert log.flush(30)
+        assert (log.up, log.failures) == (False, 1)
+        assert "question log not open" in (log.problem() or "")
+    finally:
+        postgres.start()
+    try:
+        for _ in range(300):  # the delay between attempts grew while the server was down
+            if log.up:
+                break
+            threading.Event().wait(0.2)
+        assert log.up, "the writer never opened the log"
+        log.record(entry("apres"), CHAT, USER)
+        assert [row.question for row in log.entries()] == ["apres"]
+    finally:
+        log.close()
+
+
 def test_writer_outlives_the_server_going_away(postgres: PostgresServer) -> None:
     """While the server is down, the rows are lost and counted, the writer keeps going; when
     it is back, the store reconnects by itself and the next rows are written."""
     log = BackgroundQuestionLog(PostgresQuestionLog(postgres.new_database()))
     try:
-        log.record(entry("avant"))
+        log.record(entry("avant"), CHAT, USER)
         assert log.flush(10)
         postgres.stop()
         for number in range(20):
-            log.record(entry(f"pendant {number}"))
+            log.record(entry(f"pendant {number}"), CHAT, USER)
         assert log.flush(30)
         assert log.failures == 20
         postgres.start()
         written = False
         for attempt in range(100):  # the reconnection delay grew while the server was down
-            log.record(entry(f"apres {attempt}"))
+            log.record(entry(f"apres {attempt}"), CHAT, USER)
             assert log.flush(10)
             if log.failures == 20 + attempt:
                 written = True

@@ -12,6 +12,7 @@ import yaml
 
 from bots.cli import main
 from core import FAQBot, load_knowledge_base
+from core.encoder import SentenceEncoder
 from core.questionlog import NONE_OF_THESE, LoggedQuestion, SQLiteQuestionLog
 from core.review import build_review, export_candidates, group_similar
 from core.stats import compute_stats
@@ -76,6 +77,105 @@ def test_similar_questions_share_a_group() -> None:
              "quel temps fait il demain", "parking"]
     assert group_similar(texts) == [[0, 1], [2, 3], [4]]
     assert group_similar([]) == []
+
+
+# Questions a review groups, labelled by hand: pairs that ask one thing (worded apart, or in
+# two languages), and pairs that ask two different things (often worded alike). The meaning
+# bar, MEANING_SIMILARITY, was chosen on them (core/review.py says how).
+SAME_QUESTION = [
+    ("combien de drones l'armée va acheter", "combien de drones va acheter l'armee"),
+    ("combien de drones l'armée va acheter", "combien de drones vont être achetés"),
+    ("combien de drones va acheter l'armee", "combien de drones vont être achetés"),
+    ("combien coute le contrat", "quel est le prix du contrat"),
+    ("combien coute le contrat", "how much does the contract cost"),
+    ("qui est le patron de mistral", "qui dirige mistral ai"),
+    ("quand l'accord a-t-il été signé", "date de signature de l'accord"),
+    ("les données sont hébergées où", "où sont stockées les données"),
+    ("est-ce que mistral recrute", "mistral embauche ?"),
+    ("is the data stored in france", "are the data hosted in france"),
+    ("quelle est la durée du contrat", "le contrat dure combien de temps"),
+    ("who founded mistral", "qui a fondé mistral"),
+    ("retour produit", "retourner un produit"),
+    ("quel temps fait-il demain", "météo de demain"),
+    ("how many people work at the agency", "combien de salariés dans l'agence"),
+    ("livraison en belgique ?", "vous livrez en belgique"),
+    ("je peux payer par cheque", "paiement par chèque accepté ?"),
+    ("ia autonome pour tirer", "une ia pourra décider seule de tirer ?"),
+]
+DIFFERENT_QUESTIONS = [
+    ("combien coute le contrat", "combien de drones"),
+    ("combien coute le contrat", "combien de drones l'armée va acheter"),
+    ("quand l'accord a été signé", "combien coûte l'accord"),
+    ("qui dirige l'agence", "qui dirige mistral"),
+    ("où sont hébergées les données", "qui a accès aux données"),
+    ("le budget de l'agence", "le budget de la défense"),
+    ("mistral recrute ?", "mistral est rentable ?"),
+    ("how much is mistral worth", "how much is the contract worth"),
+    ("quel temps fait-il demain", "quelle heure est-il"),
+    ("combien de drones l'armée va acheter", "combien de soldats seront formés"),
+    ("l'accord dure combien de temps", "l'accord a été signé quand"),
+    ("who is the ceo of mistral", "who is the minister of defence"),
+    ("retour produit", "livraison produit"),
+    ("parking pres du magasin", "horaires du magasin"),
+    ("livraison en belgique ?", "livraison en combien de temps"),
+    ("je peux payer par cheque", "je peux payer en plusieurs fois"),
+    ("the army uses chatgpt?", "the army uses drones?"),
+    ("combien de drones", "how many soldiers"),
+]
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceEncoder:
+    return SentenceEncoder()
+
+
+def _merged(pairs: list[tuple[str, str]], encoder: SentenceEncoder | None) -> int:
+    embed = encoder.encode if encoder else None
+    return sum(len(group_similar(pair, embed=embed)) == 1 for pair in pairs)
+
+
+def test_questions_with_one_meaning_share_a_group(encoder: SentenceEncoder) -> None:
+    texts = ["combien de drones l'armée va acheter", "combien de drones va acheter l'armee",
+             "combien de drones vont être achetés", "combien coute le contrat",
+             "quand l'accord a-t-il été signé"]
+    assert group_similar(texts, embed=encoder.encode) == [[0, 1, 2], [3], [4]]
+    assert group_similar(["combien coute le contrat", "combien de drones"],
+                         embed=encoder.encode) == [[0], [1]]
+    # Without the encoder (`encoder: none`), wording alone: one meaning, two groups.
+    assert group_similar(texts) == [[0, 1], [2], [3], [4]]
+
+
+def test_meaning_bar_on_labelled_pairs(encoder: SentenceEncoder) -> None:
+    assert _merged(DIFFERENT_QUESTIONS, encoder) == 0
+    assert _merged(SAME_QUESTION, encoder) == 7
+    assert _merged(SAME_QUESTION, None) == 2  # the wording alone
+
+
+def test_review_groups_by_meaning(shop_bot: FAQBot, encoder: SentenceEncoder) -> None:
+    log = [asked("combien de drones l'armée va acheter", "fallback"),
+           asked("combien de drones va acheter l'armee", "fallback"),
+           asked("combien de drones vont être achetés", "fallback"),
+           asked("combien coute le contrat", "fallback")]
+    review = build_review(log, shop_bot, embed=encoder.encode)
+    assert [group.count for group in review.groups] == [3, 1]
+    assert [len(group.questions) for group in build_review(log, shop_bot).groups] == [2, 1, 1]
+
+
+@pytest.mark.parametrize(("encoder", "groups"), [("multilingual-use-v3", 1), ("none", 2)])
+def test_review_command_groups_by_meaning_unless_the_encoder_is_off(
+        tiny_kb_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], encoder: str,
+        groups: int) -> None:
+    kb_path = tmp_path / "kb.yaml"
+    kb_path.write_text(tiny_kb_path.read_text(encoding="utf-8") + f"encoder: {encoder}\n",
+                       encoding="utf-8")
+    log_path = tmp_path / "questions.sqlite3"
+    store = SQLiteQuestionLog(log_path)
+    for question in ("combien de drones l'armée va acheter",
+                     "combien de drones va acheter l'armee", "combien de drones vont être achetés"):
+        store.record(asked(question, "fallback"))
+    store.close()
+    assert main(["review", "--db", str(log_path), "--kb", str(kb_path), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["groups"]) == groups
 
 
 def test_review_groups_what_went_wrong(shop_bot: FAQBot) -> None:
@@ -212,3 +312,46 @@ def test_stats_command(log_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     text = capsys.readouterr().out
     assert text.startswith("10 questions since ")
     assert "per platform: telegram 7, discord 3" in text
+
+
+# -- what users typed never reaches the curator's terminal raw -----------------------------------
+
+# A terminal obeys ESC and CSI (C1 0x9b) sequences: these retitle the window and clear it.
+HOSTILE = ["\x1b]0;pwned\x07\x1b[2J retour produit", "retour \u202eproduit\u200b abime",
+           "retour\x9b31m produit casse", "retour\u2028produit\x00 perdu",
+           "retour \U000e0001 produit \ue000 echange"]
+
+
+def _printable_lines(text: str) -> None:
+    for line in text.splitlines():
+        assert line.isprintable(), ascii(line)
+
+
+def test_review_stats_and_export_escape_what_users_typed(
+        tmp_path: Path, tiny_kb_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "hostile.sqlite3"
+    store = SQLiteQuestionLog(path)
+    for text in HOSTILE:
+        store.record(asked(text, "fallback", platform="tele\x1b[2Jgram"))
+    store.record(asked("x", "answer", intent="evil\x1b[2J\u202e", confidence=0.99))
+    store.close()
+    export = tmp_path / "candidates.yaml"
+    kb = ["--kb", str(tiny_kb_path)]
+    commands = {"review": ["review", *kb, "--export", str(export)],
+                "review --json": ["review", *kb, "--json"], "stats": ["stats"],
+                "stats --json": ["stats", "--json"]}
+    outputs = {}
+    for name, command in commands.items():
+        assert main([*command, "--db", str(path)]) == 0
+        outputs[name] = capsys.readouterr().out
+        _printable_lines(outputs[name])
+    assert "\\x1b]0;pwned\\x07\\x1b[2J retour produit" in outputs["review"]
+    assert "tele\\x1b[2Jgram 5" in outputs["stats"] and "evil\\x1b[2J\\u202e" in outputs["stats"]
+    # JSON's own escapes: the data reads back unchanged.
+    groups = json.loads(outputs["review --json"])["groups"]
+    assert {item["text"] for group in groups for item in group["questions"]} == set(HOSTILE)
+    assert json.loads(outputs["stats --json"])["per_platform"] == {"tele\x1b[2Jgram": 5,
+                                                                    "telegram": 1}
+    text = export.read_text(encoding="utf-8")
+    _printable_lines(text)
+    assert set(load_knowledge_base(export).out_of_scope["fr"]) == set(HOSTILE)  # round trip

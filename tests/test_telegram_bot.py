@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import html
 import logging
 import os
@@ -32,6 +33,8 @@ from telegram_helpers import (
 
 from bots import telegram_bot
 from bots.common import ui_text
+from bots.metrics import Metrics
+from bots.service import FAQService
 from bots.telegram_bot import WebhookOptions
 from core import ConfigurationError, FAQBot, IntentClassifier, load_knowledge_base
 
@@ -81,7 +84,8 @@ def tiny_bot(tiny_kb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> FA
     """The tiny shop knowledge base; its delivery answer has HTML-like text, and is very long
     in English.
 
-    Its cut-offs are pinned (not chosen by cross-validation) so that "adresse horaires" stays a
+    Its cut-offs are pinned (not chosen by cross-validation) and it reads n-grams only (the
+    encoder finds one meaning in "adresse horaires") so that "adresse horaires" stays a
     clarification whatever the engine's tuning: these tests are about the adapter.
     """
     kb = yaml.safe_load(tiny_kb_path.read_text(encoding="utf-8"))
@@ -92,7 +96,8 @@ def tiny_bot(tiny_kb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> FA
     path = tmp_path_factory.mktemp("kb") / "shop.yaml"
     path.write_text(yaml.safe_dump(kb, allow_unicode=True), encoding="utf-8")
     knowledge = load_knowledge_base(path)
-    classifier = IntentClassifier(threshold=0.3, margin=0.3).fit(*knowledge.training_data())
+    classifier = IntentClassifier(threshold=0.3, margin=0.3, embedding_weight=0.0)
+    classifier.fit(*knowledge.training_data())
     return FAQBot(knowledge, classifier)
 
 
@@ -173,7 +178,8 @@ async def test_wrong_token_is_a_configuration_error(api: FakeTelegramAPI,
 async def test_start_publishes_commands_in_french_and_english(api: FakeTelegramAPI,
                                                               tiny_bot: FAQBot) -> None:
     async with serving(api, tiny_bot):
-        pass
+        update_id = api.push(message_update("horaires", sender=user(1001)))
+        await api.wait_for("sendMessage")
     menus = {call.params.get("language_code"): [command["command"]
                                                for command in call.params["commands"]]
              for call in api.calls_to("setMyCommands")}
@@ -181,8 +187,9 @@ async def test_start_publishes_commands_in_french_and_english(api: FakeTelegramA
                      None: ["start", "help", "faq", "ask"]}
     deletions = api.calls_to("deleteWebhook")
     assert deletions and deletions[0].params.get("drop_pending_updates") in (None, "false")
-    # The last getUpdates confirms what was fetched, without a long poll.
-    assert api.calls_to("getUpdates")[-1].params["timeout"] == 0
+    # The last getUpdates confirms what was handled, without a long poll.
+    last_poll = api.calls_to("getUpdates")[-1].params
+    assert (last_poll["timeout"], last_poll["offset"]) == (0, update_id + 1)
 
 
 async def test_private_question_gets_the_curated_answer(api: FakeTelegramAPI,
@@ -197,7 +204,8 @@ async def test_private_question_gets_the_curated_answer(api: FakeTelegramAPI,
     assert french.params["parse_mode"] == "HTML"
     assert french.params["text"] == (html.escape(expected.answer, quote=False) + "\n\n"
                                      + ui_text("related", "fr"))
-    assert buttons(french) == [(s.question, f"a:{s.intent}:fr") for s in expected.suggestions]
+    related = [(s.question, f"a:{s.intent}:fr") for s in expected.suggestions]
+    assert buttons(french)[:-2] == related  # then "helpful" and "not helpful"
     assert "reply_parameters" not in french.params  # no quoting in a private chat
     assert english.params["text"].startswith(
         html.escape(default_bot.reply_for("amiad", "en").answer, quote=False))
@@ -526,6 +534,55 @@ async def test_webhook_requires_the_secret(api: FakeTelegramAPI, tiny_bot: FAQBo
     assert sent_texts(api, 1001) == ["Ouvert de 9 h à 17 h.\n\nVoir aussi :"]
     assert not api.calls_to("getUpdates")
     assert not [line for line in logs.lines if secret in line]
+
+
+async def test_webhook_secret_compared_in_constant_time_and_never_logged(
+        api: FakeTelegramAPI, tiny_bot: FAQBot, logs: _LogRecorder,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    constant_time = hmac.compare_digest
+
+    def compare_digest(given: bytes, expected: bytes) -> bool:
+        compared.append((given, expected))
+        return constant_time(given, expected)
+
+    monkeypatch.setattr(telegram_bot.hmac, "compare_digest", compare_digest)
+    wrong = "a-wrong-secret-that-must-never-be-logged"
+    port = _free_port()
+    options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
+    async with serving(api, tiny_bot, webhook=options):
+        assert api.webhook is not None and api.webhook.secret
+        secret = api.webhook.secret
+        assert await api.push_webhook(message_update("adresse"), secret=wrong) == 403
+        assert await api.push_webhook(message_update("horaires"), secret=secret) == 200
+        await api.wait_for("sendMessage")
+    assert not [line for line in logs.lines if wrong in line]
+    assert compared == [(wrong.encode(), secret.encode()), (secret.encode(), secret.encode())]
+
+
+async def test_a_chat_in_flood_control_does_not_stall_the_others(
+        api: FakeTelegramAPI, tiny_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The flooded chat's retries give up at the stop's drain deadline: a second, not ten.
+    monkeypatch.setattr(telegram_bot, "DRAIN_SECONDS", 1.0)
+    flooder, others = user(1001, "en"), [user(2000 + number) for number in range(20)]
+    api.fault_picker = lambda method, params: (
+        Fault(429, retry_after=25) if method == "sendMessage" and params["chat_id"] == 1001
+        else None)
+    metrics = Metrics()
+    async with serving(api, FAQService(tiny_bot, metrics=metrics),
+                       rate_limit_messages=200, rate_limit_seconds=3600):
+        for _ in range(300):
+            api.push(message_update("horaires", sender=flooder))
+        for other in others:
+            api.push(message_update("adresse", sender=other))
+        # Well within the flood wait of 25 s: every other chat is answered meanwhile.
+        await api.wait_until(lambda: all(sent_texts(api, other["id"]) for other in others),
+                             timeout=20)
+        assert not sent_texts(api, 1001)
+    # 200 messages pass the rate limit (the 201st gets the notice, the rest nothing): the chat
+    # holds MAX_WAITING_PER_CHAT of them, the other 72 and the notice are dropped and counted.
+    assert telegram_bot.MAX_WAITING_PER_CHAT == 128
+    assert metrics.dropped.labels("telegram")._value.get() == 73
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,10 +1,20 @@
-"""Normalisation and language guess."""
+"""Normalisation, language guess and escaping for display."""
+
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.text import MAX_QUESTION_CHARS, clean_question, guess_language, has_words, normalize
+from core.text import (
+    MAX_QUESTION_CHARS,
+    clean_question,
+    guess_language,
+    has_words,
+    json_line,
+    normalize,
+    printable,
+)
 
 
 @pytest.mark.parametrize(
@@ -60,3 +70,12 @@ def test_normalize_is_ascii_words_and_idempotent(text: str) -> None:
     result = normalize(text)
     assert result == normalize(result)
     assert all(part.isascii() and part.isalnum() for part in result.split())
+
+
+def test_printable_escapes_what_a_terminal_would_obey_or_hide() -> None:
+    hostile = "\x1b]0;pwned\x07\x1b[2J\x9b\u202eé\u200b\u2028\U000e0001\ue000 ok"
+    assert printable(hostile) == ("\\x1b]0;pwned\\x07\\x1b[2J\\x9b\\u202eé\\u200b\\u2028"
+                                  "\\U000e0001\\ue000 ok")
+    assert printable("déjà vu ?") == "déjà vu ?"
+    line = json_line({"question": hostile})
+    assert line.isprintable() and json.loads(line) == {"question": hostile}

