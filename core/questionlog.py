@@ -199,6 +199,23 @@ QUESTION_COLUMNS = ('at, platform, chat, "user", lang, question, kind, intent, c
                     "suggestions, latency_ms, choice, ref")
 
 
+# Feedback attached to the latest question of that platform, chat and reference: a user's
+# first verdict stays, a choice is added once, after NOT_HELPFUL (PostgreSQL runs it with its
+# own placeholders).
+FEEDBACK_INSERT = ('INSERT INTO feedback (question, at, "user", verdict, choice) '
+                   "SELECT id, ?, ?, ?, ? FROM questions WHERE platform = ? AND chat = ? "
+                   "AND ref = ? ORDER BY id DESC LIMIT 1 "
+                   'ON CONFLICT (question, "user") DO UPDATE SET choice = excluded.choice '
+                   "WHERE feedback.choice IS NULL AND feedback.verdict = ?")
+
+
+def feedback_row(platform: str, chat: str, question_ref: str,
+                 feedback: Feedback) -> tuple[object, ...]:
+    """The values of FEEDBACK_INSERT."""
+    return (feedback.at.timestamp(), feedback.user, feedback.verdict, feedback.choice,
+            platform, chat, question_ref, NOT_HELPFUL)
+
+
 def question_row(entry: LoggedQuestion) -> tuple[object, ...]:
     """The values of QUESTION_COLUMNS for `entry`."""
     return (entry.at.timestamp(), entry.platform, entry.chat, entry.user, entry.lang,
@@ -351,14 +368,8 @@ class SQLiteQuestionLog:
                         feedback: Feedback) -> None:
         """Attach feedback to the referenced question, as QuestionLog says."""
         with self._lock:
-            self._connection.execute(
-                "INSERT INTO feedback (question, at, user, verdict, choice) "
-                "SELECT id, ?, ?, ?, ? FROM questions WHERE platform = ? AND chat = ? "
-                "AND ref = ? ORDER BY id DESC LIMIT 1 "
-                "ON CONFLICT (question, user) DO UPDATE SET choice = excluded.choice "
-                "WHERE feedback.choice IS NULL AND feedback.verdict = ?",
-                (feedback.at.timestamp(), feedback.user, feedback.verdict, feedback.choice,
-                 platform, chat, question_ref, NOT_HELPFUL))
+            self._connection.execute(FEEDBACK_INSERT,
+                                     feedback_row(platform, chat, question_ref, feedback))
 
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
         """The questions asked at or after `since`, oldest first, with their feedback."""

@@ -27,8 +27,8 @@ from psycopg.conninfo import conninfo_to_dict
 from core.questionlog import (
     CHOICE_WINDOW,
     DAY_SECONDS,
+    FEEDBACK_INSERT,
     NONE_OF_THESE,
-    NOT_HELPFUL,
     QUESTION_COLUMNS,
     SCHEMA_VERSION,
     Feedback,
@@ -36,6 +36,7 @@ from core.questionlog import (
     OutdatedSchemaError,
     QuestionLogError,
     RawId,
+    feedback_row,
     keyed_pseudonym,
     logged_questions,
     question_row,
@@ -254,14 +255,8 @@ class PostgresQuestionLog:
                         feedback: Feedback) -> None:
         """Attach feedback to the referenced question, as core.questionlog.QuestionLog says."""
         with self._session() as connection:
-            connection.execute(
-                'INSERT INTO feedback (question, at, "user", verdict, choice) '
-                "SELECT id, %s, %s, %s, %s FROM questions WHERE platform = %s AND chat = %s "
-                "AND ref = %s ORDER BY id DESC LIMIT 1 "
-                'ON CONFLICT (question, "user") DO UPDATE SET choice = excluded.choice '
-                "WHERE feedback.choice IS NULL AND feedback.verdict = %s",
-                (feedback.at.timestamp(), feedback.user, feedback.verdict, feedback.choice,
-                 platform, chat, question_ref, NOT_HELPFUL))
+            connection.execute(FEEDBACK_INSERT.replace("?", "%s"),
+                               feedback_row(platform, chat, question_ref, feedback))
 
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
         """The questions asked at or after `since`, oldest first, with their feedback."""
