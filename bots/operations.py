@@ -18,7 +18,8 @@ from bots.metrics import Metrics, MetricsServer, knowledge_base_version
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import FAQService, Server
 from core import ConfigurationError, FAQBot, Settings
-from core.questionlog import BackgroundQuestionLog, SQLiteQuestionLog, default_db_path
+from core.questionlog import BackgroundQuestionLog, default_db_path
+from core.questionlog_store import describe, open_question_log_store
 
 logger = logging.getLogger(__name__)
 
@@ -34,19 +35,21 @@ class RunOptions:
 
 
 def open_question_log(settings: Settings, metrics: Metrics) -> BackgroundQuestionLog:
-    """The question log of FAQBOT_DB (or the default path), opened on the writer's thread.
+    """The question log of FAQBOT_DB (a path or a PostgreSQL URL; else the default path),
+    opened on the writer's thread.
 
-    A database that cannot be opened (locked by another process, an unusable path) does not
-    stop the bot: the writer tries again with a growing delay, the questions meanwhile are
-    counted as lost, and the metrics and /healthz say so. A bad FAQBOT_ID_KEY(_FILE) raises
+    A database that cannot be opened (locked by another process, an unusable path, a
+    PostgreSQL server down) does not stop the bot: the writer tries again with a growing
+    delay, the questions meanwhile are counted as lost, and the metrics and /healthz say so.
+    A bad FAQBOT_ID_KEY(_FILE), or a PostgreSQL URL without the driver installed, raises
     ConfigurationError before anything starts.
     """
-    path = settings.db or default_db_path()
+    db = settings.db or default_db_path()
     key = settings.pseudonym_key()
-    logger.info("question log: %s (question text %s, kept %d days, pseudonym key %s)", path,
-                "recorded" if settings.log_text else "not recorded", settings.retention_days,
-                "from outside the database" if key else "in the database")
-    log = BackgroundQuestionLog(partial(SQLiteQuestionLog, path, key=key),
+    logger.info("question log: %s (question text %s, kept %d days, pseudonym key %s)",
+                describe(db), "recorded" if settings.log_text else "not recorded",
+                settings.retention_days, "from outside the database" if key else "in the database")
+    log = BackgroundQuestionLog(partial(open_question_log_store, db, key=key),
                                 retention_days=settings.retention_days,
                                 on_failure=metrics.log_failures.inc)
     metrics.follow_question_log(log.problem)

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FAQBOT_", frozen=True, extra="ignore")
 
     kb: Path | None = None
-    db: Path | None = None
+    db: str | None = None  # a SQLite file's path, or a postgresql:// URL
     telegram_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN")
     )
@@ -58,6 +58,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(int(part) for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
 
     def pseudonym_key(self) -> bytes | None:
         """The question log's key from FAQBOT_ID_KEY or the file FAQBOT_ID_KEY_FILE names;

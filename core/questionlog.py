@@ -24,11 +24,10 @@ import sqlite3
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
@@ -154,6 +153,83 @@ class QuestionLog(Protocol):
         ...
 
 
+class QuestionLogStore(Protocol):
+    """A storage `BackgroundQuestionLog` writes through, and `review` and `stats` read:
+    `SQLiteQuestionLog` here, `PostgresQuestionLog` in core/questionlog_pg.py. Chat and user
+    are pseudonyms already."""
+
+    def pseudonym(self, platform: str, raw_id: RawId) -> str:
+        """The keyed hash an id is stored as."""
+        ...
+
+    def record(self, entry: LoggedQuestion) -> None:
+        """Add one question."""
+        ...
+
+    def record_many(self, entries: list[LoggedQuestion]) -> None:
+        """Add questions in one transaction: all of them, or none on error."""
+        ...
+
+    def record_choice(self, platform: str, chat: str, user: str, choice: str,
+                      at: datetime) -> None:
+        """Attach a choice to the latest open clarification of that chat and user."""
+        ...
+
+    def record_feedback(self, platform: str, chat: str, question_ref: str,
+                        feedback: Feedback) -> None:
+        """Attach feedback to the referenced question, as QuestionLog says."""
+        ...
+
+    def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
+        """The questions asked at or after `since`, oldest first, with their feedback."""
+        ...
+
+    def purge(self, older_than_days: int) -> None:
+        """Delete the questions older than that, and their feedback."""
+        ...
+
+    def close(self) -> None:
+        """Release the database."""
+        ...
+
+
+# The columns of a question as both stores write and read them, in the order of
+# `question_row` and `logged_question` ("user" quoted: a keyword in PostgreSQL).
+QUESTION_COLUMNS = ('at, platform, chat, "user", lang, question, kind, intent, confidence, '
+                    "suggestions, latency_ms, choice, ref")
+
+
+# Feedback attached to the latest question of that platform, chat and reference: a user's
+# first verdict stays, a choice is added once, after NOT_HELPFUL (PostgreSQL runs it with its
+# own placeholders).
+FEEDBACK_INSERT = ('INSERT INTO feedback (question, at, "user", verdict, choice) '
+                   "SELECT id, ?, ?, ?, ? FROM questions WHERE platform = ? AND chat = ? "
+                   "AND ref = ? ORDER BY id DESC LIMIT 1 "
+                   'ON CONFLICT (question, "user") DO UPDATE SET choice = excluded.choice '
+                   "WHERE feedback.choice IS NULL AND feedback.verdict = ?")
+
+
+def feedback_row(platform: str, chat: str, question_ref: str,
+                 feedback: Feedback) -> tuple[object, ...]:
+    """The values of FEEDBACK_INSERT."""
+    return (feedback.at.timestamp(), feedback.user, feedback.verdict, feedback.choice,
+            platform, chat, question_ref, NOT_HELPFUL)
+
+
+def question_row(entry: LoggedQuestion) -> tuple[object, ...]:
+    """The values of QUESTION_COLUMNS for `entry`."""
+    return (entry.at.timestamp(), entry.platform, entry.chat, entry.user, entry.lang,
+            entry.question, entry.kind, entry.intent, entry.confidence,
+            json.dumps(list(entry.suggestions)), entry.latency_ms, entry.choice, entry.ref)
+
+
+def keyed_pseudonym(key: bytes, platform: str, raw_id: int | str | None) -> str:
+    """16 hex digits of HMAC-SHA256(key, "platform:id"); empty for a missing id."""
+    if raw_id is None:
+        return ""
+    return hmac.new(key, f"{platform}:{raw_id}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
 def default_db_path() -> Path:
     """The question log in the user's data directory (e.g. ~/.local/share/faqbot)."""
     from platformdirs import user_data_dir
@@ -258,10 +334,7 @@ class SQLiteQuestionLog:
 
     def pseudonym(self, platform: str, raw_id: int | str | None) -> str:
         """16 hex digits of HMAC-SHA256(key, "platform:id"); empty for a missing id."""
-        if raw_id is None:
-            return ""
-        message = f"{platform}:{raw_id}".encode()
-        return hmac.new(self._salt, message, hashlib.sha256).hexdigest()[:16]
+        return keyed_pseudonym(self._salt, platform, raw_id)
 
     def record(self, entry: LoggedQuestion) -> None:
         """Insert one question."""
@@ -269,14 +342,10 @@ class SQLiteQuestionLog:
 
     def record_many(self, entries: list[LoggedQuestion]) -> None:
         """Insert questions in one transaction: all of them, or none on error."""
-        rows = [(entry.at.timestamp(), entry.platform, entry.chat, entry.user, entry.lang,
-                 entry.question, entry.kind, entry.intent, entry.confidence,
-                 json.dumps(list(entry.suggestions)), entry.choice, entry.latency_ms, entry.ref)
-                for entry in entries]
+        rows = [question_row(entry) for entry in entries]
         with self._lock, self._transaction():
             self._connection.executemany(
-                "INSERT INTO questions (at, platform, chat, user, lang, question, kind, intent, "
-                "confidence, suggestions, choice, latency_ms, ref) "
+                f"INSERT INTO questions ({QUESTION_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
     def record_choice(self, platform: str, chat: str, user: str, choice: str,
@@ -299,33 +368,21 @@ class SQLiteQuestionLog:
                         feedback: Feedback) -> None:
         """Attach feedback to the referenced question, as QuestionLog says."""
         with self._lock:
-            self._connection.execute(
-                "INSERT INTO feedback (question, at, user, verdict, choice) "
-                "SELECT id, ?, ?, ?, ? FROM questions WHERE platform = ? AND chat = ? "
-                "AND ref = ? ORDER BY id DESC LIMIT 1 "
-                "ON CONFLICT (question, user) DO UPDATE SET choice = excluded.choice "
-                "WHERE feedback.choice IS NULL AND feedback.verdict = ?",
-                (feedback.at.timestamp(), feedback.user, feedback.verdict, feedback.choice,
-                 platform, chat, question_ref, NOT_HELPFUL))
+            self._connection.execute(FEEDBACK_INSERT,
+                                     feedback_row(platform, chat, question_ref, feedback))
 
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
         """The questions asked at or after `since`, oldest first, with their feedback."""
         start = since.timestamp() if since else float("-inf")
         with self._lock:
             rows = self._connection.execute(
-                "SELECT id, at, platform, chat, user, lang, question, kind, intent, confidence, "
-                "suggestions, latency_ms, choice, ref FROM questions WHERE at >= ? ORDER BY id",
+                f"SELECT id, {QUESTION_COLUMNS} FROM questions WHERE at >= ? ORDER BY id",
                 (start,)).fetchall()
             feedback_rows = self._connection.execute(
                 "SELECT feedback.question, feedback.at, feedback.user, verdict, feedback.choice "
                 "FROM feedback JOIN questions ON questions.id = feedback.question "
                 "WHERE questions.at >= ? ORDER BY feedback.id", (start,)).fetchall()
-        feedback: defaultdict[int, list[Feedback]] = defaultdict(list)
-        for question_id, at, user, verdict, choice in feedback_rows:
-            feedback[int(question_id)].append(Feedback(
-                at=datetime.fromtimestamp(float(at), UTC), user=str(user), verdict=str(verdict),
-                choice=None if choice is None else str(choice)))
-        return [_entry(row[1:], tuple(feedback.get(int(str(row[0])), ()))) for row in rows]
+        return logged_questions(rows, feedback_rows)
 
     def purge(self, older_than_days: int) -> None:
         """Delete the questions asked more than `older_than_days` days ago, and their
@@ -364,6 +421,18 @@ def _connect(path: Path, read_only: bool, busy_timeout: float) -> sqlite3.Connec
     return connection
 
 
+def logged_questions(rows: Sequence[Sequence[object]],
+                     feedback_rows: Sequence[Sequence[object]]) -> list[LoggedQuestion]:
+    """The questions read back by either store: `rows` are (id, QUESTION_COLUMNS...), and
+    `feedback_rows` (question id, at, user, verdict, choice), oldest first."""
+    feedback: defaultdict[int, list[Feedback]] = defaultdict(list)
+    for question_id, at, user, verdict, choice in feedback_rows:
+        feedback[int(str(question_id))].append(Feedback(
+            at=datetime.fromtimestamp(float(str(at)), UTC), user=str(user),
+            verdict=str(verdict), choice=None if choice is None else str(choice)))
+    return [_entry(tuple(row[1:]), tuple(feedback.get(int(str(row[0])), ()))) for row in rows]
+
+
 def _entry(row: tuple[object, ...], feedback: tuple[Feedback, ...]) -> LoggedQuestion:
     (at, platform, chat, user, lang, question, kind, intent, confidence, suggestions,
      latency_ms, choice, ref) = row
@@ -376,21 +445,12 @@ def _entry(row: tuple[object, ...], feedback: tuple[Feedback, ...]) -> LoggedQue
         ref=None if ref is None else str(ref), feedback=feedback)
 
 
-def open_for_reading(path: Path | str) -> SQLiteQuestionLog:
-    """The log opened read-only; an older schema is upgraded first (that needs write access)."""
-    try:
-        return SQLiteQuestionLog(path, read_only=True)
-    except OutdatedSchemaError:
-        SQLiteQuestionLog(path, create=False).close()
-    return SQLiteQuestionLog(path, read_only=True)
-
-
 # ---------------------------------------------------------------------------------------------
 # Writing off the caller's thread
 
 
 # A write to run on the writer's thread, with the store.
-_Task = Callable[[SQLiteQuestionLog], None]
+_Task = Callable[[QuestionLogStore], None]
 
 
 @dataclass(frozen=True)
@@ -402,12 +462,12 @@ class _Asked:
     chat_id: RawId
     user_id: RawId
 
-    def pseudonymised(self, store: SQLiteQuestionLog) -> LoggedQuestion:
+    def pseudonymised(self, store: QuestionLogStore) -> LoggedQuestion:
         platform = self.entry.platform
         return replace(self.entry, chat=store.pseudonym(platform, self.chat_id),
                        user=store.pseudonym(platform, self.user_id))
 
-    def write(self, store: SQLiteQuestionLog) -> None:
+    def write(self, store: QuestionLogStore) -> None:
         store.record(self.pseudonymised(store))
 
 
@@ -459,11 +519,11 @@ class BackgroundQuestionLog:
     open, then daily.
     """
 
-    def __init__(self, store: SQLiteQuestionLog | Callable[[], SQLiteQuestionLog], *,
+    def __init__(self, store: QuestionLogStore | Callable[[], QuestionLogStore], *,
                  retention_days: int | None = None, on_failure: Callable[[], None] | None = None,
                  capacity: int = 10_000) -> None:
-        self._store = store if isinstance(store, SQLiteQuestionLog) else None
-        self._open_store = None if isinstance(store, SQLiteQuestionLog) else store
+        self._store = None if callable(store) else store
+        self._open_store = store if callable(store) else None
         self._open_error: str | None = None  # why the last attempt to open failed
         self._next_open = 0.0  # time.monotonic() of the next attempt
         self._reopen_delay = FIRST_REOPEN_DELAY
@@ -501,7 +561,7 @@ class BackgroundQuestionLog:
                       at: datetime) -> None:
         """Queue a clarification choice (after the question it answers: one queue, in order)."""
 
-        def attach(store: SQLiteQuestionLog) -> None:
+        def attach(store: QuestionLogStore) -> None:
             store.record_choice(platform, store.pseudonym(platform, chat_id),
                                 store.pseudonym(platform, user_id), choice, at)
 
@@ -511,7 +571,7 @@ class BackgroundQuestionLog:
                         feedback: Feedback) -> None:
         """Queue feedback (after the question it rates: one queue, in order)."""
 
-        def attach(store: SQLiteQuestionLog) -> None:
+        def attach(store: QuestionLogStore) -> None:
             store.record_feedback(platform, store.pseudonym(platform, chat_id), question_ref,
                                   replace(feedback, user=store.pseudonym(platform, user_id)))
 
@@ -519,7 +579,7 @@ class BackgroundQuestionLog:
 
     def purge(self, older_than_days: int) -> None:
         """Queue a purge."""
-        self._submit(partial(SQLiteQuestionLog.purge, older_than_days=older_than_days))
+        self._submit(lambda store: store.purge(older_than_days))
 
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
         """The stored questions, once every write queued so far is done."""
@@ -563,11 +623,11 @@ class BackgroundQuestionLog:
 
     def _work(self) -> None:
         next_purge = time.monotonic()
+        days = self.retention_days
         while True:
             self._try_to_open()
-            if (self._store is not None and self.retention_days is not None
-                    and time.monotonic() >= next_purge):
-                self._run(partial(SQLiteQuestionLog.purge, older_than_days=self.retention_days))
+            if self._store is not None and days is not None and time.monotonic() >= next_purge:
+                self._run(lambda store: store.purge(days))
                 next_purge = time.monotonic() + DAY_SECONDS
             try:
                 first = self._tasks.get(timeout=self._idle_wait(next_purge))

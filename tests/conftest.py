@@ -1,4 +1,5 @@
-"""Shared fixtures: loopback-only networking, small knowledge bases, the fake Bot API."""
+"""Shared fixtures: loopback-only networking, small knowledge bases, the fake Bot API, a real
+PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from fakes.telegram_api import FakeTelegramAPI
+from postgres_helpers import PostgresServer
 from telegram_helpers import TOKEN
 
 # Proxy variables would send loopback traffic to the fakes through a proxy that is not there.
@@ -60,3 +62,21 @@ async def api(telegram_token: str) -> AsyncIterator[FakeTelegramAPI]:
     await fake.start()
     yield fake
     await fake.close()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole run. A server that cannot start fails the tests
+    that need it (never a skip): the README's test command installs everything it needs."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """The URL of a new, empty database on the test server, for one test."""
+    return postgres.new_database()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.questionlog import LoggedQuestion, open_for_reading
+from core.questionlog import LoggedQuestion
+from core.questionlog_store import open_store_for_reading
 
 
-def read_log(path: Path) -> list[LoggedQuestion]:
-    """Every entry of the question log at `path`, read the way the review tools read it."""
-    reader = open_for_reading(path)
+def read_log(db: Path | str) -> list[LoggedQuestion]:
+    """Every entry of the question log at `db` (a path or a PostgreSQL URL), read the way the
+    review tools read it."""
+    reader = open_store_for_reading(db)
     try:
         return reader.entries()
     finally:

@@ -32,6 +32,8 @@ EXPECTED = {
     *(f"{platform}_{figure}" for platform in ("telegram", "discord")
       for figure in ("paced_median_ms", "paced_p99_ms", "per_second", "lost",
                      "burst_median_ms", "burst_p99_ms", "bot_cpu_ms", "fake_cpu_ms", "peak_mb")),
+    # Telegram again, with the question log in PostgreSQL.
+    "telegram_postgres_per_second", "telegram_postgres_log_lost", "telegram_postgres_bot_cpu_ms",
 }
 
 
@@ -62,6 +64,7 @@ def test_quick_run_answers_everything_and_reuses_the_model(
     assert isinstance(figures, dict)
     assert figures["telegram_lost"]["value"] == 0
     assert figures["discord_lost"]["value"] == 0
+    assert figures["telegram_postgres_log_lost"]["value"] == 0
     assert figures["ask_retrained"]["value"] == 0  # the second `faqbot ask` hit the cache
     # Baselines are measured in the same run, so every ratio is there.
     for key in ("answer_median_us", "batch_per_second", "ask_s", "ask_peak_mb"):

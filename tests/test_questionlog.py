@@ -29,8 +29,8 @@ from core.questionlog import (
     LoggedQuestion,
     QuestionLogError,
     SQLiteQuestionLog,
-    open_for_reading,
 )
+from core.questionlog_store import open_store_for_reading
 
 NOW = datetime.now(UTC)
 CHAT, USER = -100200300, 987654321  # raw ids, as an adapter hands them to the writer
@@ -192,7 +192,7 @@ def test_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     old.close()
     with pytest.raises(QuestionLogError, match="older than"):
         SQLiteQuestionLog(path, read_only=True)
-    reader = open_for_reading(path)  # upgrades first, then reads
+    reader = open_store_for_reading(path)  # upgrades first, then reads
     rows = reader.entries()
     reader.close()
     assert [(row.question, row.kind, row.choice, row.latency_ms) for row in rows] == [
@@ -223,7 +223,7 @@ def test_database_from_a_newer_faqbot_is_refused(tmp_path: Path) -> None:
 
 def test_missing_log_is_not_created_for_reading(tmp_path: Path) -> None:
     with pytest.raises(QuestionLogError, match="no question log"):
-        open_for_reading(tmp_path / "absent.sqlite3")
+        open_store_for_reading(tmp_path / "absent.sqlite3")
     assert not (tmp_path / "absent.sqlite3").exists()
 
 

@@ -1,5 +1,6 @@
 """`faqbot review`, `--export` and `faqbot stats` on a question log holding feedback: the
-answers users marked not helpful, what they chose instead, the helpful rate per intent."""
+answers users marked not helpful, what they chose instead, the helpful rate per intent. Each
+test runs on both stores: a SQLite file and a PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from core.questionlog import (
     NOT_HELPFUL,
     Feedback,
     LoggedQuestion,
-    SQLiteQuestionLog,
 )
+from core.questionlog_store import open_question_log_store, open_store_for_reading
 from core.review import build_review
 from core.stats import compute_stats
 
@@ -48,16 +49,20 @@ RATED: list[tuple[str | None, str, str, list[tuple[str, str, str | None]]]] = [
 ]
 
 
-@pytest.fixture
-def log_path(tmp_path: Path) -> Path:
-    path = tmp_path / "questions.sqlite3"
-    store = SQLiteQuestionLog(path)
+@pytest.fixture(params=["sqlite", "postgresql"])
+def log_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The question log holding RATED: a file's path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        db = str(tmp_path / "questions.sqlite3")
+    else:
+        db = request.getfixturevalue("postgres_url")
+    store = open_question_log_store(db)
     for question, intent, ref, clicks in RATED:
         store.record(answered(question, intent, ref))
         for user, verdict, choice in clicks:
             store.record_feedback("telegram", "c1", ref, Feedback(NOW, user, verdict, choice))
     store.close()
-    return path
+    return db
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +70,16 @@ def shop_bot(tiny_kb_path: Path) -> FAQBot:
     return FAQBot.from_path(tiny_kb_path)
 
 
-def logged(path: Path) -> list[LoggedQuestion]:
-    store = SQLiteQuestionLog(path, read_only=True)
+def logged(db: str) -> list[LoggedQuestion]:
+    store = open_store_for_reading(db)
     try:
         return store.entries()
     finally:
         store.close()
 
 
-def test_review_groups_the_answers_marked_not_helpful(log_path: Path, shop_bot: FAQBot) -> None:
-    review = build_review(logged(log_path), shop_bot)
+def test_review_groups_the_answers_marked_not_helpful(log_db: str, shop_bot: FAQBot) -> None:
+    review = build_review(logged(log_db), shop_bot)
     assert review.to_review == 0  # confident answers: only the users' marks reveal them
     assert review.unhelpful_without_text == 1
     sunday, parking = review.unhelpful
@@ -87,15 +92,15 @@ def test_review_groups_the_answers_marked_not_helpful(log_path: Path, shop_bot: 
     assert parking.questions[0].chosen is None
 
 
-def test_review_command_shows_the_section(log_path: Path, tiny_kb_path: Path,
+def test_review_command_shows_the_section(log_db: str, tiny_kb_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["review", "--db", str(log_path), "--kb", str(tiny_kb_path), "--json"]) == 0
+    assert main(["review", "--db", log_db, "--kb", str(tiny_kb_path), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["not_helpful_without_text"] == 1
     assert report["not_helpful"][1] == {
         "marks": 1, "lang": "fr", "answered": {"address": 1}, "chosen": {"none of these": 1},
         "questions": [{"text": "prix du parking", "marks": 1, "chosen": None}]}
-    assert main(["review", "--db", str(log_path), "--kb", str(tiny_kb_path)]) == 0
+    assert main(["review", "--db", log_db, "--kb", str(tiny_kb_path)]) == 0
     text = capsys.readouterr().out
     assert "Answers users marked not helpful, in 2 groups:" in text
     assert "  1. 3 not helpful, fr; answered: opening_hours 3" in text
@@ -104,10 +109,10 @@ def test_review_command_shows_the_section(log_path: Path, tiny_kb_path: Path,
     assert "     chosen instead: none of these 1" in text
 
 
-def test_export_places_them_and_validates(log_path: Path, tiny_kb_path: Path,
+def test_export_places_them_and_validates(log_db: str, tiny_kb_path: Path,
                                           tmp_path: Path) -> None:
     export = tmp_path / "candidates.yaml"
-    assert main(["review", "--db", str(log_path), "--kb", str(tiny_kb_path), "--export",
+    assert main(["review", "--db", log_db, "--kb", str(tiny_kb_path), "--export",
                  str(export)]) == 0
     kb = load_knowledge_base(export)  # a valid knowledge base of its own
     delivery = kb.intent("delivery")
@@ -125,16 +130,16 @@ def test_export_places_them_and_validates(log_path: Path, tiny_kb_path: Path,
         "vous livrez le dimanche").intent == "delivery"
 
 
-def test_stats_shows_the_helpful_rate_per_intent(log_path: Path,
+def test_stats_shows_the_helpful_rate_per_intent(log_db: str,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    stats = compute_stats(logged(log_path))
+    stats = compute_stats(logged(log_db))
     assert [(f.intent, f.helpful, f.not_helpful) for f in stats.feedback] == [
         ("opening_hours", 3, 3), ("address", 0, 1), ("delivery", 0, 1)]
-    assert main(["stats", "--db", str(log_path), "--json"]) == 0
+    assert main(["stats", "--db", log_db, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["feedback"][0] == {"intent": "opening_hours", "helpful": 3, "not_helpful": 3,
                                      "helpful_rate": 0.5}
-    assert main(["stats", "--db", str(log_path)]) == 0
+    assert main(["stats", "--db", log_db]) == 0
     text = capsys.readouterr().out
     assert "helpful rate per intent (feedback buttons; helpful of rated):" in text
     assert "    50%     3 of 6     opening_hours" in text

@@ -25,7 +25,8 @@ from core import FAQBot, KnowledgeBase
 from core.cache import default_cache_dir, trained_classifier
 from core.evaluation import EvaluationReport, cross_validate
 from core.kbedit import content_hash, read_text, validate, write_atomically
-from core.questionlog import LoggedQuestion, QuestionLogError, open_for_reading
+from core.questionlog import LoggedQuestion, QuestionLogError
+from core.questionlog_store import open_store_for_reading
 from core.text import normalize
 
 KEPT_VERSIONS = 4  # bots and evaluations kept in memory (the file, the draft, recent ones)
@@ -166,7 +167,7 @@ class Studio:
 
 
 def _read_log(path: Path, since: datetime | None) -> list[LoggedQuestion]:
-    log = open_for_reading(path)
+    log = open_store_for_reading(path)
     try:
         return log.entries(since)
     except sqlite3.Error as error:
