@@ -153,14 +153,10 @@ def _add_studio(commands: Any) -> None:
 def _studio(args: argparse.Namespace) -> int:
     from bots.studio.server import run
     from core.questionlog import default_db_path
-    from core.questionlog_store import is_postgres_url
 
     settings = load_settings()
-    db = args.db or settings.db or default_db_path()
-    if is_postgres_url(db):
-        # Its list of dismissed questions is a file beside the log's.
-        raise FaqbotError("the studio reads a SQLite question log only: give --db a file")
-    run(_kb_path(args, settings), Path(db), args.host, args.port)
+    run(_kb_path(args, settings), args.db or settings.db or default_db_path(), args.host,
+        args.port)
     return EXIT_OK
 
 

@@ -205,12 +205,6 @@ def test_missing_driver_names_the_extra(command: list[str], monkeypatch: pytest.
     assert capsys.readouterr().err == f"faqbot: error: {MISSING_DRIVER}\n"
 
 
-def test_studio_refuses_a_postgresql_log_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["studio", "--db", "postgresql://faqbot:pw@127.0.0.1/faqbot"]) == 2
-    assert capsys.readouterr().err == ("faqbot: error: the studio reads a SQLite question log "
-                                       "only: give --db a file\n")
-
-
 def test_settings_take_a_path_or_a_url(tmp_path: Path) -> None:
     url = "postgresql://faqbot@db.internal/faqbot"
     assert Settings(db=url).db == url

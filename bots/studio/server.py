@@ -104,10 +104,10 @@ def _same(given: str, expected: str) -> bool:
 # -- start and stop ---------------------------------------------------------------------------
 
 
-def run(kb_path: Path, db_path: Path, host: str, port: int, out: TextIO = sys.stdout) -> None:
+def run(kb_path: Path, db: str | Path, host: str, port: int, out: TextIO = sys.stdout) -> None:
     """Serve until SIGINT or SIGTERM; prints the URL to open (KnowledgeBaseError if the file
     does not validate, FaqbotError if the address cannot be bound)."""
-    asyncio.run(_serve(Studio(kb_path, db_path, secrets.token_urlsafe(32)), host, port, out))
+    asyncio.run(_serve(Studio(kb_path, db, secrets.token_urlsafe(32)), host, port, out))
 
 
 async def _serve(studio: Studio, host: str, port: int, out: TextIO) -> None:

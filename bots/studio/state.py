@@ -10,6 +10,7 @@ JSON file beside the question log (`<log>.dismissed.json`, a list of normalised 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import secrets
 import sqlite3
@@ -25,8 +26,8 @@ from core import FAQBot, KnowledgeBase
 from core.cache import default_cache_dir, trained_classifier
 from core.evaluation import EvaluationReport, cross_validate
 from core.kbedit import content_hash, read_text, validate, write_atomically
-from core.questionlog import LoggedQuestion, QuestionLogError
-from core.questionlog_store import open_store_for_reading
+from core.questionlog import LoggedQuestion, QuestionLogError, default_db_path
+from core.questionlog_store import describe, is_postgres_url, open_store_for_reading
 from core.text import normalize
 
 KEPT_VERSIONS = 4  # bots and evaluations kept in memory (the file, the draft, recent ones)
@@ -135,12 +136,12 @@ class Versions:
 class Studio:
     """Everything the studio's pages share."""
 
-    def __init__(self, kb_path: Path, db_path: Path, token: str) -> None:
+    def __init__(self, kb_path: Path, db: str | Path, token: str) -> None:
         self.kb_path = kb_path
-        self.db_path = db_path
+        self.db = db
         self.token = token
         self.sessions: dict[str, Session] = {}
-        self.dismissed = DismissedQuestions(db_path.with_name(db_path.name + ".dismissed.json"))
+        self.dismissed = DismissedQuestions(dismissed_file(db))
         self.versions = Versions(kb_path)
 
     def new_session(self) -> str:
@@ -163,14 +164,25 @@ class Studio:
 
     async def logged_questions(self, since: datetime | None) -> list[LoggedQuestion]:
         """The question log's entries since `since` (QuestionLogError naming the problem)."""
-        return await asyncio.to_thread(_read_log, self.db_path, since)
+        return await asyncio.to_thread(_read_log, self.db, since)
 
 
-def _read_log(path: Path, since: datetime | None) -> list[LoggedQuestion]:
-    log = open_store_for_reading(path)
+def dismissed_file(db: str | Path) -> Path:
+    """Where the dismissed questions of a log are kept: beside a SQLite file; for a PostgreSQL
+    log, in the user's data directory, one file per database (named by a hash of its URL
+    without the password), so that two deployments never share one."""
+    if not is_postgres_url(db):
+        path = Path(db)
+        return path.with_name(path.name + ".dismissed.json")
+    name = hashlib.sha256(describe(db).encode()).hexdigest()[:16]
+    return default_db_path().with_name(f"studio-dismissed-{name}.json")
+
+
+def _read_log(db: str | Path, since: datetime | None) -> list[LoggedQuestion]:
+    log = open_store_for_reading(db)
     try:
         return log.entries(since)
     except sqlite3.Error as error:
-        raise QuestionLogError(f"{path}: cannot read the question log: {error}") from None
+        raise QuestionLogError(f"{describe(db)}: cannot read the question log: {error}") from None
     finally:
         log.close()

@@ -83,7 +83,7 @@ class RunningStudio:
 
 
 @asynccontextmanager
-async def studio(kb: Path, db: Path, *extra: str) -> AsyncIterator[RunningStudio]:
+async def studio(kb: Path, db: str | Path, *extra: str) -> AsyncIterator[RunningStudio]:
     """`faqbot studio --port 0` on these files, until the block ends."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bots.cli", "studio", "--kb", str(kb), "--db", str(db),

@@ -18,7 +18,8 @@ from bots.cli import main
 from bots.studio import charts, server
 from bots.studio.state import DismissedQuestions, Studio
 from bots.studio.texts import TEXTS
-from core.questionlog import NOT_HELPFUL, Feedback, LoggedQuestion, SQLiteQuestionLog
+from core.questionlog import NOT_HELPFUL, Feedback, LoggedQuestion
+from core.questionlog_store import open_question_log_store
 
 
 def test_both_languages_have_every_text() -> None:
@@ -121,11 +122,14 @@ def test_stacked_columns_fill_missing_days_and_scale_to_the_busiest() -> None:
     assert len(chart.bars) == 3 and chart.legend == [(0, "discord"), (1, "telegram")]
 
 
+@pytest.mark.parametrize("store", ["sqlite", "postgresql"])
 async def test_the_inbox_shows_answers_marked_not_helpful_with_the_choice_preselected(
-        tmp_path: Path) -> None:
-    kb, db = write_kb(tmp_path), tmp_path / "q.sqlite3"
+        store: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    kb = write_kb(tmp_path)
+    db = (str(tmp_path / "q.sqlite3") if store == "sqlite"
+          else request.getfixturevalue("postgres_url"))
     now = datetime.now(UTC)
-    log = SQLiteQuestionLog(db)
+    log = open_question_log_store(db)
     try:
         log.record_many([LoggedQuestion(
             at=now, platform="telegram", chat="c", user="u", lang="fr",
