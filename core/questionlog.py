@@ -237,6 +237,16 @@ def default_db_path() -> Path:
     return Path(user_data_dir("faqbot")) / "questions.sqlite3"
 
 
+def check_schema_version(name: object, version: int, *, upgradable: bool) -> None:
+    """Refuse a log from a newer faqbot, and an older one that cannot be upgraded here (a
+    read-only opening); `name` says which log in the message."""
+    if version > SCHEMA_VERSION:
+        raise QuestionLogError(f"{name}: schema version {version} comes from a newer faqbot")
+    if version < SCHEMA_VERSION and not upgradable:
+        raise OutdatedSchemaError(f"{name}: schema version {version} is older than "
+                                  f"{SCHEMA_VERSION}; opening it for writing upgrades it")
+
+
 class SQLiteQuestionLog:
     """The question log in one SQLite file; safe to share between threads and processes.
 
@@ -277,13 +287,13 @@ class SQLiteQuestionLog:
         """Check the schema version; when writing, apply the missing migrations, and make the
         salt (or, when the key comes from outside, delete any salt stored earlier)."""
         if read_only:
-            self._check_version(self._version(), upgradable=False)
+            check_schema_version(self.path, self._version(), upgradable=False)
             return
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
         with self._transaction():  # IMMEDIATE: two processes opening at once take turns
             version = self._version()
-            self._check_version(version, upgradable=True)
+            check_schema_version(self.path, version, upgradable=True)
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[target]:
                     self._connection.execute(statement)
@@ -298,14 +308,6 @@ class SQLiteQuestionLog:
         if self._connection.execute("DELETE FROM meta WHERE key = 'salt'").rowcount:
             logger.warning("question log %s: the pseudonym key now comes from outside; the "
                            "salt stored in the database was deleted", self.path)
-
-    def _check_version(self, version: int, *, upgradable: bool) -> None:
-        if version > SCHEMA_VERSION:
-            raise QuestionLogError(f"{self.path}: schema version {version} comes from a newer "
-                                   "faqbot")
-        if version < SCHEMA_VERSION and not upgradable:
-            raise OutdatedSchemaError(f"{self.path}: schema version {version} is older than "
-                                      f"{SCHEMA_VERSION}; opening it for writing upgrades it")
 
     def _version(self) -> int:
         has_meta = self._connection.execute(

@@ -33,9 +33,9 @@ from core.questionlog import (
     SCHEMA_VERSION,
     Feedback,
     LoggedQuestion,
-    OutdatedSchemaError,
     QuestionLogError,
     RawId,
+    check_schema_version,
     feedback_row,
     keyed_pseudonym,
     logged_questions,
@@ -184,13 +184,13 @@ class PostgresQuestionLog:
             version = _version(connection)
             if version == 0:
                 raise QuestionLogError(f"{self.name}: no question log (nothing recorded yet)")
-            self._check_version(version, upgradable=not self._read_only)
+            check_schema_version(self.name, version, upgradable=not self._read_only)
             if self._read_only:
                 return _meta(connection, "salt") or ""
         with connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             version = _version(connection)
-            self._check_version(version, upgradable=True)
+            check_schema_version(self.name, version, upgradable=True)
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS[target]:
                     connection.execute(statement)
@@ -207,14 +207,6 @@ class PostgresQuestionLog:
         if connection.execute("DELETE FROM meta WHERE key = 'salt'").rowcount:
             logger.warning("question log %s: the pseudonym key now comes from outside; the "
                            "salt stored in the database was deleted", self.name)
-
-    def _check_version(self, version: int, *, upgradable: bool) -> None:
-        if version > SCHEMA_VERSION:
-            raise QuestionLogError(f"{self.name}: schema version {version} comes from a newer "
-                                   "faqbot")
-        if version < SCHEMA_VERSION and not upgradable:
-            raise OutdatedSchemaError(f"{self.name}: schema version {version} is older than "
-                                      f"{SCHEMA_VERSION}; opening it for writing upgrades it")
 
     # -- the QuestionLog interface ------------------------------------------------------------
 
