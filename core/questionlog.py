@@ -207,6 +207,13 @@ FEEDBACK_INSERT = ('INSERT INTO feedback (question, at, "user", verdict, choice)
                    "AND ref = ? ORDER BY id DESC LIMIT 1 "
                    'ON CONFLICT (question, "user") DO UPDATE SET choice = excluded.choice '
                    "WHERE feedback.choice IS NULL AND feedback.verdict = ?")
+# What `entries` and `purge` run, in both stores (PostgreSQL with its own placeholders).
+QUESTIONS_SINCE = f"SELECT id, {QUESTION_COLUMNS} FROM questions WHERE at >= ? ORDER BY id"
+FEEDBACK_SINCE = ('SELECT feedback.question, feedback.at, feedback."user", verdict, '
+                  "feedback.choice FROM feedback JOIN questions ON questions.id = "
+                  "feedback.question WHERE questions.at >= ? ORDER BY feedback.id")
+PURGE_FEEDBACK = "DELETE FROM feedback WHERE question IN (SELECT id FROM questions WHERE at < ?)"
+PURGE_QUESTIONS = "DELETE FROM questions WHERE at < ?"
 
 
 def feedback_row(platform: str, chat: str, question_ref: str,
@@ -377,13 +384,8 @@ class SQLiteQuestionLog:
         """The questions asked at or after `since`, oldest first, with their feedback."""
         start = since.timestamp() if since else float("-inf")
         with self._lock:
-            rows = self._connection.execute(
-                f"SELECT id, {QUESTION_COLUMNS} FROM questions WHERE at >= ? ORDER BY id",
-                (start,)).fetchall()
-            feedback_rows = self._connection.execute(
-                "SELECT feedback.question, feedback.at, feedback.user, verdict, feedback.choice "
-                "FROM feedback JOIN questions ON questions.id = feedback.question "
-                "WHERE questions.at >= ? ORDER BY feedback.id", (start,)).fetchall()
+            rows = self._connection.execute(QUESTIONS_SINCE, (start,)).fetchall()
+            feedback_rows = self._connection.execute(FEEDBACK_SINCE, (start,)).fetchall()
         return logged_questions(rows, feedback_rows)
 
     def purge(self, older_than_days: int) -> None:
@@ -391,11 +393,8 @@ class SQLiteQuestionLog:
         feedback."""
         cutoff = time.time() - older_than_days * DAY_SECONDS
         with self._lock, self._transaction():
-            self._connection.execute(
-                "DELETE FROM feedback WHERE question IN (SELECT id FROM questions WHERE at < ?)",
-                (cutoff,))
-            removed = self._connection.execute("DELETE FROM questions WHERE at < ?",
-                                               (cutoff,)).rowcount
+            self._connection.execute(PURGE_FEEDBACK, (cutoff,))
+            removed = self._connection.execute(PURGE_QUESTIONS, (cutoff,)).rowcount
         if removed:
             logger.info("question log: removed %d questions older than %d days", removed,
                         older_than_days)

@@ -28,8 +28,12 @@ from core.questionlog import (
     CHOICE_WINDOW,
     DAY_SECONDS,
     FEEDBACK_INSERT,
+    FEEDBACK_SINCE,
     NONE_OF_THESE,
+    PURGE_FEEDBACK,
+    PURGE_QUESTIONS,
     QUESTION_COLUMNS,
+    QUESTIONS_SINCE,
     SCHEMA_VERSION,
     Feedback,
     LoggedQuestion,
@@ -247,19 +251,15 @@ class PostgresQuestionLog:
                         feedback: Feedback) -> None:
         """Attach feedback to the referenced question, as core.questionlog.QuestionLog says."""
         with self._session() as connection:
-            connection.execute(FEEDBACK_INSERT.replace("?", "%s"),
+            connection.execute(_pg(FEEDBACK_INSERT),
                                feedback_row(platform, chat, question_ref, feedback))
 
     def entries(self, since: datetime | None = None) -> list[LoggedQuestion]:
         """The questions asked at or after `since`, oldest first, with their feedback."""
         start = since.timestamp() if since else float("-inf")
         with self._session() as connection:
-            rows = connection.execute(f"SELECT id, {QUESTION_COLUMNS} FROM questions "
-                                      "WHERE at >= %s ORDER BY id", (start,)).fetchall()
-            feedback_rows = connection.execute(
-                'SELECT feedback.question, feedback.at, feedback."user", verdict, '
-                "feedback.choice FROM feedback JOIN questions ON questions.id = feedback.question "
-                "WHERE questions.at >= %s ORDER BY feedback.id", (start,)).fetchall()
+            rows = connection.execute(_pg(QUESTIONS_SINCE), (start,)).fetchall()
+            feedback_rows = connection.execute(_pg(FEEDBACK_SINCE), (start,)).fetchall()
         return logged_questions(rows, feedback_rows)
 
     def purge(self, older_than_days: int) -> None:
@@ -267,10 +267,8 @@ class PostgresQuestionLog:
         feedback."""
         cutoff = time.time() - older_than_days * DAY_SECONDS
         with self._session() as connection, connection.transaction():
-            connection.execute("DELETE FROM feedback WHERE question IN "
-                               "(SELECT id FROM questions WHERE at < %s)", (cutoff,))
-            removed = connection.execute("DELETE FROM questions WHERE at < %s",
-                                         (cutoff,)).rowcount
+            connection.execute(_pg(PURGE_FEEDBACK), (cutoff,))
+            removed = connection.execute(_pg(PURGE_QUESTIONS), (cutoff,)).rowcount
         if removed:
             logger.info("question log: removed %d questions older than %d days", removed,
                         older_than_days)
@@ -296,3 +294,8 @@ def _meta(connection: psycopg.Connection[Any], key: str) -> str | None:
 def _set_meta(connection: psycopg.Connection[Any], key: str, value: str) -> None:
     connection.execute("INSERT INTO meta (key, value) VALUES (%s, %s) "
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+
+def _pg(statement: str) -> str:
+    """A statement shared with the SQLite store, with PostgreSQL's placeholders."""
+    return statement.replace("?", "%s")
