@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fakes.telegram_api import FakeTelegramAPI
-from postgres_helpers import PostgresServer
-from telegram_helpers import TOKEN
+
+from tests.auxil.postgres import PostgresServer
+from tests.auxil.telegram import TOKEN
+from tests.fakes.telegram_api import FakeTelegramAPI
 
 # Proxy variables would send loopback traffic to the fakes through a proxy that is not there.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"

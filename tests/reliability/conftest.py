@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from core import FAQBot
-from reliability.support import REPORTED, SECRETS, TELEGRAM_TOKEN, LogScanner
+from tests.auxil.reliability import REPORTED, SECRETS, TELEGRAM_TOKEN, LogScanner
 
 _SCANNER = LogScanner(SECRETS)
 

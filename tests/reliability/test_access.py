@@ -15,30 +15,14 @@ import socket
 import discord
 import pytest
 from discord.gateway import DiscordWebSocket
-from discord_helpers import autocomplete, click, serving, slash
-from fakes.discord_api import (
-    APPLICATION_COMMAND,
-    AUTOCOMPLETE,
-    EPHEMERAL,
-    MESSAGE_COMPONENT,
-    FakeDiscord,
-    make_message,
-)
-from fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI
-from telegram_helpers import (
-    callback_update,
-    group_chat,
-    inline_update,
-    message_update,
-    user,
-)
 
 from bots import telegram_bot
 from bots.common import ui_text
 from bots.metrics import Metrics
 from bots.service import FAQService
 from core import FAQBot
-from reliability.support import (
+from tests.auxil.discord import autocomplete, click, serving, slash
+from tests.auxil.reliability import (
     DISCORD_TOKEN,
     TELEGRAM_TOKEN,
     WEBHOOK_SECRET,
@@ -47,6 +31,22 @@ from reliability.support import (
     report,
     telegram_serving,
 )
+from tests.auxil.telegram import (
+    callback_update,
+    group_chat,
+    inline_update,
+    message_update,
+    user,
+)
+from tests.fakes.discord_api import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    EPHEMERAL,
+    MESSAGE_COMPONENT,
+    FakeDiscord,
+    make_message,
+)
+from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI
 
 pytestmark = pytest.mark.reliability
 

@@ -20,19 +20,12 @@ from typing import Any
 import discord
 import pytest
 from discord.gateway import DiscordWebSocket
-from discord_helpers import click, serving, slash
-from fakes.discord_api import (
-    APPLICATION_COMMAND,
-    MESSAGE_COMPONENT,
-    FakeDiscord,
-    Fault,
-    make_message,
-)
 
 from bots.common import split_message
 from bots.discord_bot import CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT
 from core import FAQBot, Reply
-from reliability.support import (
+from tests.auxil.discord import click, serving, slash
+from tests.auxil.reliability import (
     DISCORD_TOKEN,
     SEED,
     DiscordChaos,
@@ -40,6 +33,13 @@ from reliability.support import (
     Figures,
     interleave,
     report,
+)
+from tests.fakes.discord_api import (
+    APPLICATION_COMMAND,
+    MESSAGE_COMPONENT,
+    FakeDiscord,
+    Fault,
+    make_message,
 )
 
 pytestmark = pytest.mark.reliability

@@ -23,18 +23,15 @@ from typing import Any, TypeVar
 import discord
 import pytest
 from discord.gateway import DiscordWebSocket
-from discord_helpers import autocomplete, sent, serving, slash
-from fakes.discord_api import APPLICATION_COMMAND, AUTOCOMPLETE, FakeDiscord
-from fakes.telegram_api import Call, FakeTelegramAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from telegram_helpers import inline_update, message_update, user
 
 from bots import cli
 from bots.service import FAQService
 from core import FAQBot
 from core.questionlog import BackgroundQuestionLog, SQLiteQuestionLog
-from reliability.support import (
+from tests.auxil.discord import autocomplete, sent, serving, slash
+from tests.auxil.reliability import (
     DISCORD_TOKEN,
     FORGED_LINE,
     TELEGRAM_TOKEN,
@@ -43,6 +40,9 @@ from reliability.support import (
     report,
     telegram_serving,
 )
+from tests.auxil.telegram import inline_update, message_update, user
+from tests.fakes.discord_api import APPLICATION_COMMAND, AUTOCOMPLETE, FakeDiscord
+from tests.fakes.telegram_api import Call, FakeTelegramAPI
 
 pytestmark = pytest.mark.reliability
 

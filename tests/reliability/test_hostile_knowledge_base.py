@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from core import FAQBot
-from reliability.test_hostile_input import (
+from tests.reliability.test_hostile_input import (
     LiveBots,
     check_discord_message,
     check_telegram_message,

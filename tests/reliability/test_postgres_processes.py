@@ -24,15 +24,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from fakes.discord_api import FakeDiscord
-from fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
-from questionlog_helpers import read_log
-from telegram_helpers import group_chat, message_update, user
 
 from bots.leadership import platform_lock
 from core import FAQBot
 from core.questionlog import SCHEMA_VERSION
-from reliability.support import (
+from tests.auxil.questionlog import read_log
+from tests.auxil.reliability import (
     DISCORD_TOKEN,
     SEED,
     TELEGRAM_TOKEN,
@@ -41,7 +38,10 @@ from reliability.support import (
     LogScanner,
     report,
 )
-from reliability.test_discord_load import plan, push
+from tests.auxil.telegram import group_chat, message_update, user
+from tests.fakes.discord_api import FakeDiscord
+from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
+from tests.reliability.test_discord_load import plan, push
 
 pytestmark = pytest.mark.reliability
 

@@ -18,12 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
-from questionlog_helpers import read_log
-from telegram_helpers import group_chat, message_update, user
 
 from core import FAQBot
-from reliability.support import (
+from tests.auxil.questionlog import read_log
+from tests.auxil.reliability import (
     SEED,
     TELEGRAM_TOKEN,
     Figures,
@@ -34,6 +32,8 @@ from reliability.support import (
     expect_all,
     report,
 )
+from tests.auxil.telegram import group_chat, message_update, user
+from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
 
 pytestmark = pytest.mark.reliability
 

@@ -1,7 +1,7 @@
 """Secrets and supply chain: every package pinned to the version the suite passes with, the
 model cache never unpickles anything, the question log is private to its owner.
 
-(The question log's 0600 mode is checked where the file is made: tests/test_questionlog.py,
+(The question log's 0600 mode is checked where the file is made: tests/core/test_questionlog.py,
 and end to end by `faqbot run` in test_restart.py.)
 """
 

@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from fakes.telegram_api import FakeTelegramAPI, Fault
 
 from bots import telegram_bot
 from bots.service import FAQService
 from core import FAQBot
 from core.questionlog import BackgroundQuestionLog, SQLiteQuestionLog
-from reliability.support import (
+from tests.auxil.reliability import (
     SEED,
     Figures,
     TelegramChaos,
@@ -33,6 +32,7 @@ from reliability.support import (
     report,
     telegram_serving,
 )
+from tests.fakes.telegram_api import FakeTelegramAPI, Fault
 
 pytestmark = pytest.mark.reliability
 

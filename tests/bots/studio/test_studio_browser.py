@@ -20,13 +20,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes.telegram_api import FakeTelegramAPI
 from playwright.async_api import Browser, Page, async_playwright, expect
-from studio_helpers import CURATOR_COMMENT, HOSTILE, OFF_TOPIC, REPO, studio, write_kb, write_log
-from telegram_helpers import TOKEN, message_update, user
 
 from core.errors import KnowledgeBaseError
 from core.knowledge import load_knowledge_base
+from tests.auxil.studio import (
+    CURATOR_COMMENT,
+    HOSTILE,
+    OFF_TOPIC,
+    REPO,
+    studio,
+    write_kb,
+    write_log,
+)
+from tests.auxil.telegram import TOKEN, message_update, user
+from tests.fakes.telegram_api import FakeTelegramAPI
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Only what a headless run on a CI machine needs; nothing that reaches the network.

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from studio_helpers import studio, write_kb, write_log
 
 from bots.cli import main
 from bots.studio import charts, server
@@ -20,6 +19,7 @@ from bots.studio.state import DismissedQuestions, Studio
 from bots.studio.texts import TEXTS
 from core.questionlog import NOT_HELPFUL, Feedback, LoggedQuestion
 from core.questionlog_store import open_question_log_store
+from tests.auxil.studio import studio, write_kb, write_log
 
 
 def test_both_languages_have_every_text() -> None:

@@ -14,11 +14,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI
-
 from bots import telegram_bot
 from bots.service import FAQService
 from core import FAQBot, Settings
+from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI
 
 # A well-formed fake token; tests assert it never shows in a log line.
 TOKEN = "123456789:AAFakeTokenForTestsOnly-0123456789abcdef"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from telegram_helpers import TOKEN
 
 from bots.cli import main
+from tests.auxil.telegram import TOKEN
 
 JSON_KEYS = {"question", "kind", "intent", "confidence", "lang", "answer", "suggestions"}
 

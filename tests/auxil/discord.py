@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fakes.discord_api import FakeDiscord, RecordedCall
-
 from bots import discord_bot
 from core import FAQBot, Settings
+from tests.fakes.discord_api import FakeDiscord, RecordedCall
 
 # Shaped like a real bot token (three dot-separated parts) so check_token accepts it.
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.fake-token-for-tests-only_0123456789"

@@ -19,7 +19,7 @@ from core.kbedit import (
 from core.knowledge import load_knowledge_base
 from intents import DEFAULT_KB_PATH
 
-TINY = Path(__file__).parent / "data" / "tiny_kb.yaml"
+TINY = Path(__file__).parents[1] / "data" / "tiny_kb.yaml"
 
 
 def _fields(kb_path: Path, intent_id: str, **changes: object) -> IntentFields:

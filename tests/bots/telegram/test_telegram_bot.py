@@ -17,8 +17,14 @@ from typing import Any
 
 import pytest
 import yaml
-from fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
-from telegram_helpers import (
+
+from bots import telegram_bot
+from bots.common import ui_text
+from bots.metrics import Metrics
+from bots.service import FAQService
+from bots.telegram_bot import WebhookOptions
+from core import ConfigurationError, FAQBot, IntentClassifier, load_knowledge_base
+from tests.auxil.telegram import (
     TOKEN,
     bot_message,
     callback_update,
@@ -30,16 +36,10 @@ from telegram_helpers import (
     settings_for,
     user,
 )
-
-from bots import telegram_bot
-from bots.common import ui_text
-from bots.metrics import Metrics
-from bots.service import FAQService
-from bots.telegram_bot import WebhookOptions
-from core import ConfigurationError, FAQBot, IntentClassifier, load_knowledge_base
+from tests.fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
 
 MENTION = f"@{BOT_USERNAME}"
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,27 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-from discord_helpers import click, custom_ids, sent, slash
-from discord_helpers import serving as serving_discord
-from fakes.discord_api import (
-    APPLICATION_COMMAND,
-    EPHEMERAL,
-    MESSAGE_COMPONENT,
-    FakeDiscord,
-    PushedInteraction,
-    RecordedCall,
-)
-from fakes.telegram_api import Call, FakeTelegramAPI
-from questionlog_helpers import read_log
-from telegram_helpers import (
-    bot_message,
-    callback_update,
-    group_chat,
-    message_update,
-    private_chat,
-    serving,
-    user,
-)
 
 from bots import feedback
 from bots.common import ui_text
@@ -49,6 +28,27 @@ from core.questionlog import (
     LoggedQuestion,
     SQLiteQuestionLog,
 )
+from tests.auxil.discord import click, custom_ids, sent, slash
+from tests.auxil.discord import serving as serving_discord
+from tests.auxil.questionlog import read_log
+from tests.auxil.telegram import (
+    bot_message,
+    callback_update,
+    group_chat,
+    message_update,
+    private_chat,
+    serving,
+    user,
+)
+from tests.fakes.discord_api import (
+    APPLICATION_COMMAND,
+    EPHEMERAL,
+    MESSAGE_COMPONENT,
+    FakeDiscord,
+    PushedInteraction,
+    RecordedCall,
+)
+from tests.fakes.telegram_api import Call, FakeTelegramAPI
 
 ASKER, OTHER = 1001, 1002
 

@@ -244,7 +244,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite3"
     stores = [SQLiteQuestionLog(path), SQLiteQuestionLog(path)]  # two connections
     process = subprocess.Popen([sys.executable, "-c", WRITER_PROCESS, str(path)],
-                               cwd=Path(__file__).resolve().parent.parent)
+                               cwd=Path(__file__).resolve().parents[2])
 
     def write(store: SQLiteQuestionLog, name: str) -> None:
         for number in range(100):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.questionlog import LoggedQuestion, SQLiteQuestionLog
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 TINY_KB = REPO / "tests" / "data" / "tiny_kb.yaml"
 CURATOR_COMMENT = "# Curator's note: keep the delivery answer short."
 # Asked several times with small differences, refused each time: one group in the inbox.

@@ -26,7 +26,7 @@ from core.classifier import (
 )
 from core.encoder import SentenceEncoder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 EXAMPLES: dict[str | None, list[str]] = {
     "amiad": [

@@ -5,11 +5,11 @@ from __future__ import annotations
 import socket
 
 import pytest
-from fakes.telegram_api import FakeTelegramAPI, Fault
 from telegram import Bot, InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from bots.telegram_transport import AiohttpRequest
+from tests.fakes.telegram_api import FakeTelegramAPI, Fault
 
 TOKEN = "123456789:AAFakeTokenForTransportTests-0123456789ab"
 

@@ -20,7 +20,12 @@ from typing import Any
 import discord
 import pytest
 from discord.gateway import DiscordWebSocket
-from discord_helpers import (
+
+from bots import discord_bot
+from bots.common import ui_text
+from core import ConfigurationError, FAQBot, Reply
+from core.bot import RankedReply
+from tests.auxil.discord import (
     TOKEN,
     autocomplete,
     choose,
@@ -33,7 +38,7 @@ from discord_helpers import (
     settings_for,
     slash,
 )
-from fakes.discord_api import (
+from tests.fakes.discord_api import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
     EPHEMERAL,
@@ -45,15 +50,10 @@ from fakes.discord_api import (
     RecordedCall,
 )
 
-from bots import discord_bot
-from bots.common import ui_text
-from core import ConfigurationError, FAQBot, Reply
-from core.bot import RankedReply
-
 GUILD = 1001 << 22
 OTHER_GUILD = 1002 << 22
 MESSAGE_CONTENT_INTENT = 1 << 15
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[3]
 
 
 # -- fixtures ----------------------------------------------------------------------------------

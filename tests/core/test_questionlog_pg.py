@@ -15,16 +15,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from postgres_helpers import PostgresServer
-from telegram_helpers import TOKEN as TELEGRAM_TOKEN
-from test_questionlog import CHAT, NOW, USER, entry
-from test_questionlog import (
-    test_choice_goes_to_the_open_clarification_that_offered_it as check_choices,
-)
-from test_questionlog import (
-    test_feedback_is_linked_to_its_question_once_per_user as check_feedback,
-)
-from test_review import LOG
 
 from bots.cli import main
 from bots.metrics import Metrics
@@ -43,6 +33,16 @@ from core.questionlog_pg import PostgresQuestionLog
 from core.questionlog_store import MISSING_DRIVER, open_question_log_store
 from core.review import build_review
 from core.stats import compute_stats
+from tests.auxil.postgres import PostgresServer
+from tests.auxil.telegram import TOKEN as TELEGRAM_TOKEN
+from tests.core.test_questionlog import CHAT, NOW, USER, entry
+from tests.core.test_questionlog import (
+    test_choice_goes_to_the_open_clarification_that_offered_it as check_choices,
+)
+from tests.core.test_questionlog import (
+    test_feedback_is_linked_to_its_question_once_per_user as check_feedback,
+)
+from tests.core.test_review import LOG
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from postgres_helpers import PostgresServer
 
 from bots.leadership import ElectionTiming, elected, platform_lock
 from bots.metrics import Metrics
 from core import Settings
+from tests.auxil.postgres import PostgresServer
 
 # Quick, with the proportions of the defaults: grace well above poll plus a reconnection.
 TIMING = ElectionTiming(poll=0.1, grace=1.0, query_timeout=1.0)

@@ -20,15 +20,14 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from discord_helpers import TOKEN as DISCORD_TOKEN
-from fakes.discord_api import FakeDiscord, PushedInteraction, RecordedCall
-from fakes.discord_api import Fault as DiscordFault
-from fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
-from telegram_helpers import group_chat, message_update, serving, user
-
 from bots import telegram_bot
 from bots.service import FAQService
 from core import FAQBot
+from tests.auxil.discord import TOKEN as DISCORD_TOKEN
+from tests.auxil.telegram import group_chat, message_update, serving, user
+from tests.fakes.discord_api import FakeDiscord, PushedInteraction, RecordedCall
+from tests.fakes.discord_api import Fault as DiscordFault
+from tests.fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
 
 TELEGRAM_TOKEN = "123456789:AAReliabilitySuiteFakeToken-0123456789"
 # The webhook secret is generated at run time; the suite fixes it so that the log scan can
@@ -223,7 +222,7 @@ _TELEGRAM_SETTINGS: dict[str, Any] = {"telegram_bot_token": TELEGRAM_TOKEN,
 def telegram_serving(api: FakeTelegramAPI, faq: FAQBot | FAQService,
                      webhook: telegram_bot.WebhookOptions | None = None,
                      **overrides: Any) -> AbstractAsyncContextManager[asyncio.Event]:
-    """`telegram_helpers.serving` with the suite's settings, and a minute (not the unit tests'
+    """`tests.auxil.telegram.serving` with the suite's settings, and a minute (not the unit tests'
     seconds) to start and to stop: the suite keeps a small machine busy."""
     return serving(api, faq, webhook, ready_timeout=60, stop_timeout=60,
                    **(_TELEGRAM_SETTINGS | overrides))

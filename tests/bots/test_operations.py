@@ -21,13 +21,6 @@ import discord
 import pytest
 import yaml
 from discord.gateway import DiscordWebSocket
-from discord_helpers import TOKEN as DISCORD_TOKEN
-from discord_helpers import click, slash
-from discord_helpers import serving as serving_discord
-from fakes.discord_api import APPLICATION_COMMAND, MESSAGE_COMPONENT, FakeDiscord
-from fakes.telegram_api import FakeTelegramAPI, Fault
-from questionlog_helpers import read_log
-from telegram_helpers import TOKEN, callback_update, message_update, serving, user
 
 from bots import telegram_bot
 from bots.common import SecretFilter
@@ -43,8 +36,15 @@ from core.questionlog import (
     LoggedQuestion,
     SQLiteQuestionLog,
 )
+from tests.auxil.discord import TOKEN as DISCORD_TOKEN
+from tests.auxil.discord import click, slash
+from tests.auxil.discord import serving as serving_discord
+from tests.auxil.questionlog import read_log
+from tests.auxil.telegram import TOKEN, callback_update, message_update, serving, user
+from tests.fakes.discord_api import APPLICATION_COMMAND, MESSAGE_COMPONENT, FakeDiscord
+from tests.fakes.telegram_api import FakeTelegramAPI, Fault
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 OPENING_FR = "Ouvert de 9 h à 17 h."
 NEW_OPENING_FR = "Ouvert de 8 h à 20 h, même le dimanche."
 

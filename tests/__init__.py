@@ -1,0 +1,1 @@
+"""The test suite, a mirror of the packages: helpers in auxil/, the fake platforms in fakes/."""

@@ -1,0 +1,1 @@
+"""What several tests share: builders of platform updates, servers and logs."""
