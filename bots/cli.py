@@ -243,7 +243,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _benchmark(args: argparse.Namespace) -> int:
     if not args.data_dir.is_dir():
         raise FaqbotError(f"{args.data_dir}: not a directory")
-    from core.benchmark import format_table, run_benchmark  # heavy; only this command needs it
+    from benchmarks.public_datasets import format_table, run_benchmark  # heavy
 
     rows = run_benchmark(args.data_dir, only=args.only)
     if args.json:
@@ -255,7 +255,7 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from bots import bench  # heavy (scikit-learn, the platform libraries); only bench needs it
+    from benchmarks import speed as bench  # heavy: scikit-learn, the platform libraries
 
     def progress(step: str) -> None:
         print(f"faqbot bench: {step}", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.benchmark import (
+from benchmarks.public_datasets import (
     BASELINE_CS,
     LOADERS,
     BaselineSystem,

@@ -38,7 +38,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
-from bots.bench import Figure, Target, faqbot_command, percentile
+from benchmarks.speed import Figure, Target, faqbot_command, percentile
 
 PLATFORMS = ("telegram", "discord")
 TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bots.bench import (
+from benchmarks.speed import (
     Figure,
     Report,
     Target,

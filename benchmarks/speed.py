@@ -431,7 +431,7 @@ def _checked(run: ProcessRun) -> ProcessRun:
 
 def run_bench(sizes: Sizes, progress: Callable[[str], None] = lambda _: None) -> Report:
     """Every measurement of `faqbot bench`, in one run."""
-    from bots import bench_serving
+    from benchmarks import serving as bench_serving
 
     report = Report(context=_machine())
     progress("engine: training, latency and batch throughput")
