@@ -1,14 +1,16 @@
-"""End-to-end serving figures for `faqbot bench`: Telegram and Discord, as deployed.
+"""End-to-end serving figures for `make bench`: Telegram and Discord, as deployed.
 
 The bot runs as in production, `faqbot run telegram` (or `discord`) in a process of its own,
 and talks over loopback HTTP and websockets to the fake Bot API or the fake Discord gateway of
-the test suite, which run in this process: the real python-telegram-bot `Application` and the
-real discord.py client, unmodified. The fakes play the platforms' servers, which are not on the
-bot's machine in real life, so each side has a core of its own; the CPU time of each process is
-reported per message, so the bot's cost reads apart from the fake's.
+the test suite: the real python-telegram-bot `Application` and the real discord.py client,
+unmodified. The fakes play the platforms' servers, which are not on the bot's machine in real
+life, so each runs in a process of its own too, and the CPU time of each process is reported
+per message, so the bot's cost reads apart from the fake's.
 
-The fakes are test code (`tests/fakes`), not part of the package: they are imported from the
-repository checkout next to `bots/`, and the platforms are reported as skipped without one.
+The fakes are test code, not part of the package, and nothing outside tests/ imports tests/:
+each is started as a program of the checkout's tests/ (`python -m fakes.serve PLATFORM`, with
+tests/ on its path as in the test suite) and driven over its standard input and output. Without
+a checkout, the platforms are reported as skipped.
 
 Two phases, one bot process. Paced: messages arrive at a steady rate the bot can follow, and
 the update-to-reply times are what one user waits. Burst: every message is pushed at once, so
@@ -18,12 +20,10 @@ others.
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import contextlib
-import importlib
+import json
 import os
-import resource
 import signal
 import statistics
 import subprocess
@@ -35,16 +35,13 @@ from collections.abc import AsyncIterator, Awaitable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import IO, Any
 
-from benchmarks.speed import Figure, Target, faqbot_command, percentile
+from benchmarks.report import Figure, Target, percentile
 
 PLATFORMS = ("telegram", "discord")
-TESTS_DIR = Path(__file__).resolve().parent.parent / "tests"
-TELEGRAM_TOKEN = "123456789:AABenchTokenNotARealOne-0123456789abcdef"
-DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.bench-token-not-a-real-one_0123456789"
-DISCORD_GUILD = 1001 << 22
+REPOSITORY = Path(__file__).resolve().parent.parent
+TESTS_DIR = REPOSITORY / "tests"
 PACED_RATE = 50.0  # messages per second in the paced phase
 START_TIMEOUT = 120.0  # a cold model cache means training first
 RUN_TIMEOUT = 300.0  # then the replies that have not come are counted as lost
@@ -64,13 +61,23 @@ class ServingRun:
     median_ms: float
     p99_ms: float
     bot_cpu_ms: float | None  # per message of the burst
-    fake_cpu_ms: float  # per message of the burst, this process: the fake and the driver
+    fake_cpu_ms: float | None  # per message of the burst
     bot_peak_mb: float
 
 
+class FakeStartError(RuntimeError):
+    """A fake (or the tests' PostgreSQL server) ended before saying where it listens."""
+
+
+def faqbot_command() -> list[str]:
+    """The `faqbot` console script of this interpreter's environment, else `python -m`."""
+    script = Path(sys.executable).with_name("faqbot")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "bots.cli"]
+
+
 def fakes_available() -> bool:
-    """True in a repository checkout, where the fake platform servers can be imported."""
-    return (TESTS_DIR / "fakes" / "__init__.py").is_file()
+    """True in a repository checkout, where the fake platform servers can be started."""
+    return (TESTS_DIR / "fakes" / "serve.py").is_file()
 
 
 def serving_figures(platform: str, paced: Sequence[str], burst: Sequence[str], users: int,
@@ -116,21 +123,21 @@ def postgres_figures(paced: Sequence[str], burst: Sequence[str], users: int,
     """
     label = "Telegram, question log in PostgreSQL: burst answered per second"
     try:
-        server = _import_from_tests("postgres_helpers").PostgresServer()
-        server.start()
-    except (ImportError, RuntimeError, OSError) as error:
+        return asyncio.run(_postgres_figures(paced, burst, users, env))
+    except (FakeStartError, OSError) as error:
         return [Figure("telegram_postgres_per_second", label, "msg/s", None,
                        note=f"skipped: no PostgreSQL server ({error})")]
-    try:
-        url = server.new_database()
-        run = asyncio.run(_serve_and_measure("telegram", paced, burst, users,
-                                             env | {"FAQBOT_DB": url}))
+
+
+async def _postgres_figures(paced: Sequence[str], burst: Sequence[str], users: int,
+                            env: dict[str, str]) -> list[Figure]:
+    async with _started_fake("postgres") as server:
+        url = server.env["FAQBOT_DB"]
+        run = await _serve_and_measure("telegram", paced, burst, users, env | server.env)
         logged = _rows_logged(url)
-    finally:
-        server.close()
     return [
-        Figure("telegram_postgres_per_second", label, "msg/s", run.per_second,
-               target=Target("value", ">=", 300)),
+        Figure("telegram_postgres_per_second", "Telegram, question log in PostgreSQL: burst "
+               "answered per second", "msg/s", run.per_second, target=Target("value", ">=", 300)),
         Figure("telegram_postgres_log_lost", "Telegram, question log in PostgreSQL: "
                "questions answered but not logged", "rows",
                len(paced) + run.answered - logged, target=Target("value", "==", 0)),
@@ -149,22 +156,24 @@ def _rows_logged(url: str) -> int:
 
 async def _serve_and_measure(platform: str, paced: Sequence[str], burst: Sequence[str],
                              users: int, env: dict[str, str]) -> ServingRun:
-    driver_type = _TelegramDriver if platform == "telegram" else _DiscordDriver
-    async with driver_type.started(users) as driver:
-        child_env = env | driver.environment() | {
+    async with _started_fake(platform, users) as fake:
+        child_env = env | fake.env | {
             "FAQBOT_RATE_LIMIT_MESSAGES": str(len(paced) + len(burst))}
         async with _bot_process(platform, child_env) as bot:
-            await bot.until(driver.ready())
-            paced_waits = await _paced(driver, paced)
-            first = len(driver.answered_at)
-            with _cpu_meter(bot.pid) as cpu:
-                started = time.monotonic()
+            await bot.until(fake.ready.wait())
+            await _paced(fake, paced)
+            with _cpu_meter(bot.pid, fake.pid) as cpu:
                 for question in burst:
-                    await driver.push(question)
-                await driver.wait_replies()
-    answered = driver.answered_at[first:]
-    waits = driver.waited[first:]
-    elapsed = max(answered, default=started) - started
+                    await fake.push(question)
+                await fake.wait_replies()
+    times = match_replies(fake.pushed, fake.replied)
+    paced_waits = [replied - pushed for pushed, replied in times[:len(paced)]
+                   if replied is not None]
+    answered = [(pushed, replied) for pushed, replied in times[len(paced):]
+                if replied is not None]
+    waits = [replied - pushed for pushed, replied in answered]
+    started = min((pushed for pushed, _ in times[len(paced):]), default=0.0)
+    elapsed = max((replied for _, replied in answered), default=started) - started
     return ServingRun(
         paced_median_ms=_ms(statistics.median(paced_waits)) if paced_waits else 0.0,
         paced_p99_ms=_ms(percentile(paced_waits, 99)) if paced_waits else 0.0,
@@ -172,161 +181,131 @@ async def _serve_and_measure(platform: str, paced: Sequence[str], burst: Sequenc
         per_second=len(answered) / elapsed if elapsed > 0 else 0.0,
         median_ms=_ms(statistics.median(waits)) if waits else 0.0,
         p99_ms=_ms(percentile(waits, 99)) if waits else 0.0,
-        bot_cpu_ms=_ms(cpu.bot_seconds / len(burst)) if cpu.bot_seconds is not None else None,
-        fake_cpu_ms=_ms(cpu.own_seconds / len(burst)), bot_peak_mb=bot.peak_mb)
+        bot_cpu_ms=_per_message_ms(cpu.bot_seconds, len(burst)),
+        fake_cpu_ms=_per_message_ms(cpu.fake_seconds, len(burst)), bot_peak_mb=bot.peak_mb)
 
 
-async def _paced(driver: _Driver, questions: Sequence[str]) -> list[float]:
-    """Push at PACED_RATE, then wait for every reply; the update-to-reply times."""
+async def _paced(fake: _FakeProcess, questions: Sequence[str]) -> None:
+    """Push at PACED_RATE, then wait for every reply."""
     start = time.monotonic()
     for index, question in enumerate(questions):
         await asyncio.sleep(max(0.0, start + index / PACED_RATE - time.monotonic()))
-        await driver.push(question)
-    await driver.wait_replies()
-    return list(driver.waited)
+        await fake.push(question)
+    await fake.wait_replies()
+
+
+def match_replies(pushed: Sequence[tuple[Any, float]], replied: Sequence[tuple[Any, float]]
+                  ) -> list[tuple[float, float | None]]:
+    """(pushed at, replied at or None) per message, in the order pushed, from the fake's
+    (key, at) lines. The k-th reply with a key answers the k-th message with that key: the
+    adapter keeps each chat in order, and every question here gets a one-message reply."""
+    replies: dict[Any, deque[float]] = defaultdict(deque)
+    for key, at in replied:
+        replies[key].append(at)
+    return [(at, replies[key].popleft() if replies[key] else None) for key, at in pushed]
 
 
 def _ms(seconds: float) -> float:
     return seconds * 1000
 
 
+def _per_message_ms(seconds: float | None, messages: int) -> float | None:
+    return None if seconds is None else _ms(seconds / messages)
+
+
 # ---------------------------------------------------------------------------------------------
-# Drivers: push questions into a fake platform, and read the bot's replies off its call log
+# The fakes, each in a process of its own: questions in, the bot's replies out
 
 
 @dataclass
-class _Driver(abc.ABC):
-    """What both platforms share: the users taking turns, the replies read so far."""
+class _FakeProcess:
+    """tests/fakes/serve.py running: what it said (tests/fakes/serve.py lists the lines)."""
 
-    users: int
-    fake: Any
-    answered_at: list[float] = field(default_factory=list)  # time.monotonic()
-    waited: list[float] = field(default_factory=list)  # seconds from push to reply
-    pushed: int = 0
-    _seen: int = 0  # calls of the fake's log already read
+    process: asyncio.subprocess.Process
+    env: dict[str, str]  # what points `faqbot run` at the fake
+    users: int = 1
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    pushed: list[tuple[Any, float]] = field(default_factory=list)  # (key, at)
+    replied: list[tuple[Any, float]] = field(default_factory=list)  # (key, at)
+    sent: int = 0
+    _news: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def next_user(self) -> int:
-        """Users take turns, so each one sends len(questions) / users messages."""
-        self.pushed += 1
-        return self.pushed % self.users
+    @property
+    def pid(self) -> int:
+        """The fake's process id, for its CPU time."""
+        return self.process.pid
 
-    @abc.abstractmethod
-    def environment(self) -> dict[str, str]:
-        """The variables that point `faqbot run` at this fake."""
-
-    @abc.abstractmethod
-    async def ready(self) -> None:
-        """Until the bot has started and can answer."""
-
-    @abc.abstractmethod
     async def push(self, question: str) -> None:
-        """Send one question from the next user, noting when."""
+        """Send one question from the next user: users take turns, each sending
+        len(questions) / users messages."""
+        assert self.process.stdin is not None
+        self.sent += 1
+        line = {"text": question, "user": self.sent % self.users}
+        self.process.stdin.write(json.dumps(line).encode() + b"\n")
+        await self.process.stdin.drain()
 
-    @abc.abstractmethod
-    def read_replies(self, calls: list[Any]) -> None:
-        """Note the replies among these new calls of the fake's log."""
+    async def read(self) -> None:
+        """Note each line the fake writes, until its output ends."""
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            line = json.loads(raw)
+            if "ready" in line:
+                self.ready.set()
+            elif "pushed" in line:
+                self.pushed.append((line["pushed"], line["at"]))
+            elif "replied" in line:
+                self.replied.append((line["replied"], line["at"]))
+            self._news.set()
+        self._news.set()
 
     async def wait_replies(self) -> None:
-        """Until every message pushed so far is answered (or RUN_TIMEOUT)."""
+        """Until every message pushed so far is answered, the fake ends, or RUN_TIMEOUT."""
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while min(len(self.pushed), len(self.replied)) < self.sent:
+            left = deadline - time.monotonic()
+            if left <= 0 or self.process.stdout is None or self.process.stdout.at_eof():
+                return
+            self._news.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), left)
 
-        def all_answered() -> bool:
-            self.read_replies(self.fake.calls[self._seen:])
-            self._seen = len(self.fake.calls)
-            return len(self.answered_at) >= self.pushed
 
-        with contextlib.suppress(TimeoutError):
-            await self.fake.wait_until(all_answered, timeout=RUN_TIMEOUT)
-
-
-@dataclass
-class _TelegramDriver(_Driver):
-    helpers: ModuleType | None = None
-    _pending: dict[int, deque[float]] = field(default_factory=lambda: defaultdict(deque))
-
-    @classmethod
-    @asynccontextmanager
-    async def started(cls, users: int) -> AsyncIterator[_TelegramDriver]:
-        """The fake Bot API, listening."""
-        fake_api = _import_from_tests("fakes.telegram_api")
-        api = fake_api.FakeTelegramAPI(TELEGRAM_TOKEN)
-        await api.start()
+@asynccontextmanager
+async def _started_fake(kind: str, users: int = 1) -> AsyncIterator[_FakeProcess]:
+    """`python -m fakes.serve KIND` with tests/ on its path; ended by closing its input."""
+    path = os.pathsep.join([str(REPOSITORY), str(TESTS_DIR)])
+    with tempfile.TemporaryFile() as log:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "fakes.serve", kind, env=os.environ | {"PYTHONPATH": path},
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+        assert process.stdin is not None and process.stdout is not None
+        reader: asyncio.Task[None] | None = None
         try:
-            yield cls(users, api, helpers=_import_from_tests("telegram_helpers"))
+            first = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)
+            if not first:
+                raise FakeStartError(f"the fake {kind} did not start: {_tail(log)}")
+            fake = _FakeProcess(process, json.loads(first)["env"], users)
+            reader = asyncio.create_task(fake.read())
+            yield fake
         finally:
-            await api.close()
-
-    def environment(self) -> dict[str, str]:
-        return {"TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
-                "FAQBOT_TELEGRAM_API_URL": self.fake.base_url}
-
-    async def ready(self) -> None:
-        # Ready once the default command menu, the last step of start-up, is published.
-        await self.fake.wait_until(lambda: any(
-            call.method == "setMyCommands" and "language_code" not in call.params
-            for call in self.fake.calls), timeout=START_TIMEOUT)
-
-    async def push(self, question: str) -> None:
-        assert self.helpers is not None
-        sender = self.helpers.user(1_000 + self.next_user(), "fr")
-        self._pending[sender["id"]].append(time.monotonic())
-        self.fake.push(self.helpers.message_update(question, sender=sender))
-
-    def read_replies(self, calls: list[Any]) -> None:
-        # The k-th reply in a chat answers the k-th message of that chat: the adapter keeps
-        # each chat in order, and every question here gets a one-message reply.
-        for call in calls:
-            if call.method == "sendMessage" and call.status == 200:
-                self.answered_at.append(call.at)
-                self.waited.append(call.at - self._pending[call.params["chat_id"]].popleft())
+            process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+            if reader is not None:
+                await reader
 
 
-@dataclass
-class _DiscordDriver(_Driver):
-    fake_api: ModuleType | None = None
-    helpers: ModuleType | None = None
-    _pending: dict[str, float] = field(default_factory=dict)  # callback path -> pushed at
-    # The fake stamps calls with perf_counter, the pushes are stamped with monotonic.
-    _offset: float = field(default_factory=lambda: time.monotonic() - time.perf_counter())
-
-    @classmethod
-    @asynccontextmanager
-    async def started(cls, users: int) -> AsyncIterator[_DiscordDriver]:
-        """The fake gateway and REST API, listening."""
-        fake_api = _import_from_tests("fakes.discord_api")
-        async with fake_api.FakeDiscord(token=DISCORD_TOKEN, guild_ids=(DISCORD_GUILD,)) as fake:
-            yield cls(users, fake, fake_api=fake_api,
-                      helpers=_import_from_tests("discord_helpers"))
-
-    def environment(self) -> dict[str, str]:
-        return {"DISCORD_BOT_TOKEN": DISCORD_TOKEN, "FAQBOT_DISCORD_API_URL": self.fake.api_url,
-                "FAQBOT_DISCORD_GATEWAY_URL": self.fake.gateway_url}
-
-    async def ready(self) -> None:
-        # Ready once the slash commands are published and the gateway session is up.
-        await self.fake.wait_until(
-            lambda: bool(self.fake.commands) and self.fake.live_session() is not None,
-            timeout=START_TIMEOUT)
-
-    async def push(self, question: str) -> None:
-        assert self.fake_api is not None and self.helpers is not None
-        pushed_at = time.monotonic()
-        interaction = await self.fake.push_interaction(
-            self.fake_api.APPLICATION_COMMAND, self.helpers.slash(self.fake, "ask",
-                                                                  question=question),
-            guild_id=DISCORD_GUILD, user_id=(5_000 + self.next_user()) << 22, locale="fr")
-        self._pending[interaction.callback_path] = pushed_at
-        await asyncio.sleep(0)  # let the callbacks that came in be stamped now, not later
-
-    def read_replies(self, calls: list[Any]) -> None:
-        for call in calls:
-            pushed_at = self._pending.pop(call.path, None)
-            if pushed_at is not None and call.status < 300:
-                self.answered_at.append(call.received_at + self._offset)
-                self.waited.append(call.received_at + self._offset - pushed_at)
+def _tail(log: IO[bytes]) -> str:
+    """The last lines a process wrote, for an error message."""
+    log.seek(0)
+    return log.read().decode(errors="replace").strip()[-800:]
 
 
 # ---------------------------------------------------------------------------------------------
-# The bot's process, CPU time, the fakes
+# The bot's process, CPU time
 
 
 class _BotProcess:
@@ -339,7 +318,7 @@ class _BotProcess:
         self.peak_mb = 0.0
         self._log = log
 
-    async def until(self, ready: Awaitable[None]) -> None:
+    async def until(self, ready: Awaitable[object]) -> None:
         """Wait for `ready`; if the bot exits first, fail with the end of its log."""
         waiter = asyncio.ensure_future(ready)
         while not waiter.done():
@@ -358,8 +337,7 @@ class _BotProcess:
 
     def log_tail(self) -> str:
         """The last lines the bot wrote, for an error message."""
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace").strip()[-800:]
+        return _tail(self._log)
 
 
 @asynccontextmanager
@@ -382,19 +360,22 @@ async def _bot_process(platform: str, env: dict[str, str]) -> AsyncIterator[_Bot
 @dataclass
 class _CpuUse:
     bot_seconds: float | None = None
-    own_seconds: float = 0.0
+    fake_seconds: float | None = None
 
 
 @contextmanager
-def _cpu_meter(pid: int) -> Iterator[_CpuUse]:
-    """CPU seconds used meanwhile by the bot's process (from /proc) and by this one."""
+def _cpu_meter(bot_pid: int, fake_pid: int) -> Iterator[_CpuUse]:
+    """CPU seconds used meanwhile by the bot's and the fake's processes (from /proc)."""
     use = _CpuUse()
-    bot_before, own_before = _process_cpu(pid), _own_cpu()
+    bot_before, fake_before = _process_cpu(bot_pid), _process_cpu(fake_pid)
     yield use
-    bot_after = _process_cpu(pid)
-    if bot_before is not None and bot_after is not None:
-        use.bot_seconds = bot_after - bot_before
-    use.own_seconds = _own_cpu() - own_before
+    use.bot_seconds = _cpu_since(bot_pid, bot_before)
+    use.fake_seconds = _cpu_since(fake_pid, fake_before)
+
+
+def _cpu_since(pid: int, before: float | None) -> float | None:
+    after = _process_cpu(pid)
+    return None if before is None or after is None else after - before
 
 
 def _process_cpu(pid: int) -> float | None:
@@ -417,23 +398,3 @@ def _peak_mb(pid: int) -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return 0.0
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-@contextmanager
-def _tests_on_path() -> Iterator[None]:
-    # The fakes and their helpers import each other as in the test suite: tests/ on the path.
-    sys.path.insert(0, str(TESTS_DIR))
-    try:
-        yield
-    finally:
-        sys.path.remove(str(TESTS_DIR))
-
-
-def _import_from_tests(name: str) -> ModuleType:
-    with _tests_on_path():
-        return importlib.import_module(name)
