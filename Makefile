@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run test lint bench benchmark clean chromium
 
 # constraints.txt pins every package to the version the test suite passes with.
 $(STAMP): pyproject.toml constraints.txt
@@ -32,9 +32,16 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Speed, start-up and memory against baselines in one run (a few minutes; docs/performance.md).
+# Development tools, run from the checkout (benchmarks/ is not installed with faqbot); ARGS adds
+# flags, e.g. `make bench ARGS=--json`.
+# Speed, start-up and memory against baselines in one run (minutes; docs/performance.md).
 bench: $(STAMP)
-	$(BIN)/faqbot bench
+	$(BIN)/python -m benchmarks.speed $(ARGS)
+
+# Accuracy against baselines on the public data sets under DATASETS (docs/benchmarks.md).
+DATASETS ?= ../shared/datasets
+benchmark: $(STAMP)
+	$(BIN)/python -m benchmarks.public_datasets $(DATASETS) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

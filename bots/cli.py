@@ -70,8 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--folds", type=int, default=5, choices=range(2, 11), metavar="K")
     _add_run(commands)
-    _add_benchmark(commands)
-    _add_bench(commands)
     _add_curation(commands)
     _add_studio(commands)
     return parser
@@ -107,21 +105,6 @@ def _add_run(commands: Any) -> None:
     run.add_argument("--metrics-host", default="127.0.0.1",
                      help="address of the metrics endpoint (default: 127.0.0.1)")
     run.add_argument("--log-json", action="store_true", help="log one JSON object per line")
-
-
-def _add_benchmark(commands: Any) -> None:
-    bench = _command(commands, "benchmark", _benchmark,
-                     "compare the classifier with baselines on public data sets", kb=False)
-    bench.add_argument("data_dir", type=Path, help="folder holding clinc150/, banking77/ ...")
-    bench.add_argument("--json", action="store_true", help="one JSON object per line")
-    bench.add_argument("--only", help="run one data set only")
-
-
-def _add_bench(commands: Any) -> None:
-    bench = _command(commands, "bench", _bench, "measure speed, start-up and memory against "
-                                                "baselines, in one run", kb=False)
-    bench.add_argument("--json", action="store_true", help="one JSON object")
-    bench.add_argument("--quick", action="store_true", help="small counts: seconds, not minutes")
 
 
 def _add_curation(commands: Any) -> None:
@@ -237,32 +220,6 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     report = cross_validate(load_knowledge_base(_kb_path(args)), folds=args.folds)
     print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json else format_report(report))
-    return EXIT_OK
-
-
-def _benchmark(args: argparse.Namespace) -> int:
-    if not args.data_dir.is_dir():
-        raise FaqbotError(f"{args.data_dir}: not a directory")
-    from core.benchmark import format_table, run_benchmark  # heavy; only this command needs it
-
-    rows = run_benchmark(args.data_dir, only=args.only)
-    if args.json:
-        for row in rows:
-            print(json.dumps(row), flush=True)
-    else:
-        print(format_table(rows))
-    return EXIT_OK
-
-
-def _bench(args: argparse.Namespace) -> int:
-    from bots import bench  # heavy (scikit-learn, the platform libraries); only bench needs it
-
-    def progress(step: str) -> None:
-        print(f"faqbot bench: {step}", file=sys.stderr, flush=True)
-
-    report = bench.run_bench(bench.QUICK if args.quick else bench.FULL, progress)
-    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json
-          else bench.format_table(report))
     return EXIT_OK
 
 

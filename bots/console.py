@@ -8,10 +8,16 @@ from core import FAQBot, Reply
 
 PROMPT = "> "
 QUIT_WORDS = frozenset({"quit", "exit", "q", "quitter"})
-BANNER = (
-    "faqbot: questions on the agreement between the French Ministry of the Armed Forces and "
-    "Mistral AI.\nAsk in French or English; type a number to pick a suggestion, 'quit' to leave."
-)
+BANNER_TOPICS = 3  # the banner names this many of the knowledge base's topics
+
+
+def banner(bot: FAQBot, lang: str | None = None) -> str:
+    """What the loaded knowledge base covers (its first topics) and how to use the chat."""
+    topics = bot.topics(lang)
+    named = "; ".join(topic.question for topic in topics[:BANNER_TOPICS])
+    languages = ", ".join(bot.kb.languages)
+    return (f"faqbot: {len(topics)} topics, such as: {named}\n"
+            f"Ask in {languages}; type a number to pick a suggestion, 'quit' to leave.")
 
 
 def render_reply(reply: Reply) -> str:
@@ -24,7 +30,7 @@ def render_reply(reply: Reply) -> str:
 def chat(bot: FAQBot, lang: str | None = None, read: Callable[[str], str] = input,
          write: Callable[[str], None] = print) -> None:
     """Run the conversation until end of input, Ctrl-C or a quit word."""
-    write(BANNER)
+    write(banner(bot, lang))
     last: Reply | None = None
     while True:
         try:

@@ -1,4 +1,4 @@
-"""`faqbot bench`: a quick run works end to end and reports every figure (no timing is judged)."""
+"""`make bench`: a quick run works end to end and reports every figure (no timing is judged)."""
 
 from __future__ import annotations
 
@@ -7,18 +7,15 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from bots.bench import (
-    Figure,
-    Report,
-    Target,
-    format_table,
-    unseen_questions,
-    varied_questions,
-)
+from benchmarks.report import Figure, Report, Target, format_table
+from benchmarks.serving import match_replies
+from benchmarks.speed import unseen_questions, varied_questions
 
+REPOSITORY = Path(__file__).resolve().parents[2]
 # The quick run trains and starts the bot several times, the encoder too: minutes on a loaded
 # machine.
 pytestmark = pytest.mark.timeout(660)
@@ -39,10 +36,10 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def quick_run() -> dict[str, object]:
-    """`faqbot bench --quick --json` in a new process, as a user runs it."""
-    result = subprocess.run([sys.executable, "-m", "bots.cli", "bench", "--quick", "--json"],
+    """`python -m benchmarks.speed --quick --json` in a new process, as `make bench` runs it."""
+    result = subprocess.run([sys.executable, "-m", "benchmarks.speed", "--quick", "--json"],
                             capture_output=True, text=True, timeout=600, env=os.environ.copy(),
-                            check=False)
+                            cwd=REPOSITORY, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     report: dict[str, object] = json.loads(result.stdout)
     return report
@@ -123,3 +120,9 @@ def test_quick_run_times_new_questions_some_through_the_encoder(
     assert isinstance(context, dict)
     assert context["distinct_questions"] > 0.5 * context["questions_timed"]
     assert 0.0 < context["questions_encoded"] < 1.0  # the cascade splits them
+
+
+def test_replies_are_matched_to_messages_per_key_in_order() -> None:
+    pushed = [("chat1", 1.0), ("chat2", 2.0), ("chat1", 3.0), ("chat3", 4.0)]
+    replied = [("chat2", 2.5), ("chat1", 1.5), ("chat1", 3.25)]  # chat3 never answered
+    assert match_replies(pushed, replied) == [(1.0, 1.5), (2.0, 2.5), (3.0, 3.25), (4.0, None)]

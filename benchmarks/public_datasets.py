@@ -23,10 +23,12 @@ system has answered yet, one at a time, with no per-word or per-text cache warm 
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import logging
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -383,3 +385,32 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         cells = ["-" if row.get(key) is None else str(row[key]) for key, _ in _COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m benchmarks.public_datasets DATA_DIR [--json] [--only NAME]` (`make benchmark`);
+    exit code 2, with one line on stderr, for a missing folder or an unknown data set."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.public_datasets",
+        description="compare the classifier with baselines on public data sets")
+    parser.add_argument("data_dir", type=Path, help="folder holding clinc150/, banking77/ ...")
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--only", help="run one data set only")
+    args = parser.parse_args(argv)
+    try:
+        if not args.data_dir.is_dir():
+            raise FaqbotError(f"{args.data_dir}: not a directory")
+        rows = run_benchmark(args.data_dir, only=args.only)
+    except FaqbotError as error:
+        print(f"benchmark: error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        for row in rows:
+            print(json.dumps(row), flush=True)
+    else:
+        print(format_table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`faqbot bench`: how fast faqbot answers, starts and serves, next to baselines run alongside.
+"""`make bench`: how fast faqbot answers, starts and serves, next to baselines run alongside.
 
 One run measures, on the shipped knowledge base:
 - `FAQBot.answer` latency on single questions and batch throughput, against a plain
@@ -9,7 +9,7 @@ One run measures, on the shipped knowledge base:
   sets sit beside the repository;
 - start-up of `faqbot ask` as a new process and its peak memory, against the import floor of
   the scikit-learn modules such a pipeline needs;
-- end-to-end serving through Telegram and Discord (see `bots.bench_serving`).
+- end-to-end serving through Telegram and Discord (see `benchmarks.serving`).
 
 Every baseline runs in the same process or on the same machine, just before or after faqbot,
 so ratios compare like with like. Figures are printed as a table, or as one JSON object.
@@ -18,6 +18,7 @@ Nothing here is a test: the test suite only checks that a quick run works.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -28,10 +29,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from benchmarks import serving
+from benchmarks.report import Figure, Report, Target, format_table, percentile
+from benchmarks.serving import faqbot_command
 from core import FAQBot, IntentClassifier, load_knowledge_base, normalize
 from core.cache import new_classifier
 from core.encoder import SentenceEncoder
@@ -65,77 +69,6 @@ class Sizes:
 FULL = Sizes()
 QUICK = Sizes(calls=200, batch=200, batch_repeats=1, trainings=1, startup_runs=1, paced=10,
               messages=40, users=5, clinc=False)
-
-
-@dataclass(frozen=True)
-class Target:
-    """What must hold: on the ratio faqbot / baseline, or on faqbot's own figure."""
-
-    on: Literal["ratio", "value"]
-    op: Literal["<=", ">=", "<", "=="]
-    limit: float
-
-    def describe(self) -> str:
-        """E.g. "ratio <= 0.5"."""
-        return f"{self.on} {self.op} {self.limit:g}"
-
-    def met(self, value: float | None, ratio: float | None) -> bool | None:
-        """Whether the figure meets the target; None when it could not be measured."""
-        measured = ratio if self.on == "ratio" else value
-        if measured is None:
-            return None
-        checks: dict[str, Callable[[float, float], bool]] = {
-            "<=": lambda a, b: a <= b, ">=": lambda a, b: a >= b,
-            "<": lambda a, b: a < b, "==": lambda a, b: a == b}
-        return checks[self.op](measured, self.limit)
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One measured figure, with its baseline measured in the same run when there is one."""
-
-    key: str
-    label: str
-    unit: str
-    value: float | None
-    baseline: float | None = None
-    baseline_name: str = ""
-    target: Target | None = None
-    note: str = ""
-
-    @property
-    def ratio(self) -> float | None:
-        """faqbot / baseline."""
-        if self.value is None or not self.baseline:
-            return None
-        return self.value / self.baseline
-
-    @property
-    def met(self) -> bool | None:
-        """Whether the target holds (None without a target or a value)."""
-        return self.target.met(self.value, self.ratio) if self.target else None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form: every field, plus the ratio and the verdict."""
-        data = asdict(self)
-        data.update(target=self.target.describe() if self.target else None,
-                    ratio=self.ratio, met=self.met)
-        return data
-
-
-@dataclass
-class Report:
-    """Every figure of one run, and what it ran on."""
-
-    context: dict[str, Any] = field(default_factory=dict)
-    figures: list[Figure] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """One JSON object: the context, the figures by key, and whether every target holds."""
-        verdicts = [figure.met for figure in self.figures if figure.target]
-        return {"context": self.context,
-                "figures": {figure.key: figure.as_dict() for figure in self.figures},
-                "all_targets_met": all(verdict is True for verdict in verdicts)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,13 +154,6 @@ def _latencies_us(call: Callable[[str], object], questions: Sequence[str],
         call(question)
         timings.append((time.perf_counter_ns() - started) / 1000)
     return timings
-
-
-def percentile(values: Sequence[float], rank: float) -> float:
-    """The `rank`-th percentile of a non-empty sequence (nearest rank)."""
-    ordered = sorted(values)
-    index = max(0, min(len(ordered) - 1, round(rank / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def engine_figures(sizes: Sizes, kb_path: Path = DEFAULT_KB_PATH) -> tuple[list[Figure],
@@ -320,12 +246,6 @@ def clinc_figure(datasets: Path = DATASETS_DIR) -> Figure | None:
 
 # ---------------------------------------------------------------------------------------------
 # Start-up of `faqbot ask` as a new process
-
-
-def faqbot_command() -> list[str]:
-    """The `faqbot` console script of this interpreter's environment, else `python -m`."""
-    script = Path(sys.executable).with_name("faqbot")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "bots.cli"]
 
 
 @dataclass(frozen=True)
@@ -430,9 +350,7 @@ def _checked(run: ProcessRun) -> ProcessRun:
 
 
 def run_bench(sizes: Sizes, progress: Callable[[str], None] = lambda _: None) -> Report:
-    """Every measurement of `faqbot bench`, in one run."""
-    from bots import bench_serving
-
+    """Every measurement of `make bench`, in one run."""
     report = Report(context=_machine())
     progress("engine: training, latency and batch throughput")
     figures, context = engine_figures(sizes)
@@ -450,12 +368,12 @@ def run_bench(sizes: Sizes, progress: Callable[[str], None] = lambda _: None) ->
         paced = varied_questions(texts, sizes.paced, seed=3)
         burst = varied_questions(texts, sizes.messages, seed=4)
         env = child_environment(Path(work_dir))
-        for platform_name in bench_serving.PLATFORMS:
+        for platform_name in serving.PLATFORMS:
             progress(f"end to end: {platform_name}")
-            report.figures += bench_serving.serving_figures(platform_name, paced, burst,
+            report.figures += serving.serving_figures(platform_name, paced, burst,
                                                             sizes.users, env)
         progress("end to end: telegram, question log in PostgreSQL")
-        report.figures += bench_serving.postgres_figures(paced, burst, sizes.users, env)
+        report.figures += serving.postgres_figures(paced, burst, sizes.users, env)
     return report
 
 
@@ -468,34 +386,23 @@ def _machine() -> dict[str, Any]:
             "cpus": os.cpu_count(), "versions": versions}
 
 
-def format_table(report: Report) -> str:
-    """The figures as an aligned text table: faqbot, baseline, ratio, target, verdict."""
-    header = ("measure", "unit", "faqbot", "baseline", "ratio", "target", "ok")
-    rows = [header] + [
-        (figure.label, figure.unit, _number(figure.value), _number(figure.baseline),
-         _number(figure.ratio), figure.target.describe() if figure.target else "",
-         {True: "yes", False: "NO", None: ""}[figure.met])
-        for figure in report.figures]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-             .rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    context = report.context
-    lines.insert(0, f"python {context.get('python')} on {context.get('cpus')} cores; "
-                    f"{context.get('questions_timed', 0):,} questions timed "
-                    f"({context.get('distinct_questions', 0):,} distinct)")
-    notes = [f"- {figure.label}: {figure.note}" for figure in report.figures if figure.note]
-    baselines = sorted({f"- {figure.baseline_name}" for figure in report.figures
-                        if figure.baseline_name})
-    return "\n".join([*lines, "", "baselines:", *baselines, *(["notes:", *notes] if notes
-                                                            else [])])
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m benchmarks.speed [--json] [--quick]` (`make bench`): the report on stdout."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.speed",
+        description="measure speed, start-up and memory against baselines, in one run")
+    parser.add_argument("--json", action="store_true", help="one JSON object")
+    parser.add_argument("--quick", action="store_true", help="small counts: seconds, not minutes")
+    args = parser.parse_args(argv)
+
+    def progress(step: str) -> None:
+        print(f"bench: {step}", file=sys.stderr, flush=True)
+
+    report = run_bench(QUICK if args.quick else FULL, progress)
+    print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json
+          else format_table(report))
+    return 0
 
 
-def _number(value: float | None) -> str:
-    if value is None:
-        return ""
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3f}"
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.benchmark import (
+from benchmarks.public_datasets import (
     BASELINE_CS,
     LOADERS,
     BaselineSystem,
@@ -19,6 +19,7 @@ from core.benchmark import (
     load_banking77,
     load_clinc150,
     load_wikit_fr_covid,
+    main,
     median_latency,
     run_benchmark,
     score,
@@ -127,6 +128,24 @@ def test_unknown_or_missing_dataset_is_an_error(data_dir: Path, tmp_path: Path) 
         run_benchmark(data_dir, only="mnist")
     with pytest.raises(FaqbotError, match="no data set"):
         run_benchmark(tmp_path)
+
+
+def test_command_prints_one_json_row_per_system(
+        data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(data_dir), "--only", "banking77", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(row["dataset"], row["system"]) for row in rows] == [
+        ("banking77", system) for system in ("faqbot", "tfidf-lr", "tfidf-svm", "encoder-lr")]
+
+
+@pytest.mark.parametrize("args", [["absent"], [".", "--only", "mnist"], ["."]])
+def test_command_refuses_bad_input_with_one_line_and_exit_2(
+        args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # "." holds no data set
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("benchmark: error: ") and error.count("\n") == 1
 
 
 def test_format_table(rows: list[dict[str, object]]) -> None:
