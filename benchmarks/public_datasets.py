@@ -284,7 +284,7 @@ def default_systems() -> list[System]:
 # ---------------------------------------------------------------------------- runner
 
 
-def evaluate(system: System, dataset: Dataset) -> dict[str, Any]:
+def train_and_test(system: System, dataset: Dataset) -> dict[str, Any]:
     """Fit `system` on the training split and measure it on the test split."""
     started = time.perf_counter()
     system.fit(dataset.train_texts, dataset.train_labels)
@@ -360,7 +360,7 @@ def run_benchmark(
     rows = []
     for name in found:
         dataset = LOADERS[name](Path(data_dir) / name)
-        rows += [evaluate(system, dataset) for system in systems()]
+        rows += [train_and_test(system, dataset) for system in systems()]
     return rows
 
 
@@ -376,7 +376,7 @@ _COLUMNS = [
 ]
 
 
-def format_table(rows: Sequence[dict[str, Any]]) -> str:
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of benchmark rows (percentages, seconds, milliseconds)."""
     header = "| " + " | ".join(title for _, title in _COLUMNS) + " |"
     rule = "|" + "|".join("---" for _ in _COLUMNS) + "|"
@@ -408,7 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for row in rows:
             print(json.dumps(row), flush=True)
     else:
-        print(format_table(rows))
+        print(markdown_table(rows))
     return 0
 
 

@@ -81,35 +81,34 @@ class Report:
                 "figures": {figure.key: figure.as_dict() for figure in self.figures},
                 "all_targets_met": all(verdict is True for verdict in verdicts)}
 
+    def as_table(self) -> str:
+        """The figures as an aligned text table: faqbot, baseline, ratio, target, verdict."""
+        header = ("measure", "unit", "faqbot", "baseline", "ratio", "target", "ok")
+        rows = [header] + [
+            (figure.label, figure.unit, _number(figure.value), _number(figure.baseline),
+             _number(figure.ratio), figure.target.describe() if figure.target else "",
+             {True: "yes", False: "NO", None: ""}[figure.met])
+            for figure in self.figures]
+        widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+                 .rstrip() for row in rows]
+        lines.insert(1, "  ".join("-" * width for width in widths))
+        context = self.context
+        lines.insert(0, f"python {context.get('python')} on {context.get('cpus')} cores; "
+                        f"{context.get('questions_timed', 0):,} questions timed "
+                        f"({context.get('distinct_questions', 0):,} distinct)")
+        notes = [f"- {figure.label}: {figure.note}" for figure in self.figures if figure.note]
+        baselines = sorted({f"- {figure.baseline_name}" for figure in self.figures
+                            if figure.baseline_name})
+        return "\n".join([*lines, "", "baselines:", *baselines, *(["notes:", *notes] if notes
+                                                                else [])])
+
 
 def percentile(values: Sequence[float], rank: float) -> float:
     """The `rank`-th percentile of a non-empty sequence (nearest rank)."""
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, round(rank / 100 * len(ordered)) - 1))
     return ordered[index]
-
-
-def format_table(report: Report) -> str:
-    """The figures as an aligned text table: faqbot, baseline, ratio, target, verdict."""
-    header = ("measure", "unit", "faqbot", "baseline", "ratio", "target", "ok")
-    rows = [header] + [
-        (figure.label, figure.unit, _number(figure.value), _number(figure.baseline),
-         _number(figure.ratio), figure.target.describe() if figure.target else "",
-         {True: "yes", False: "NO", None: ""}[figure.met])
-        for figure in report.figures]
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-             .rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    context = report.context
-    lines.insert(0, f"python {context.get('python')} on {context.get('cpus')} cores; "
-                    f"{context.get('questions_timed', 0):,} questions timed "
-                    f"({context.get('distinct_questions', 0):,} distinct)")
-    notes = [f"- {figure.label}: {figure.note}" for figure in report.figures if figure.note]
-    baselines = sorted({f"- {figure.baseline_name}" for figure in report.figures
-                        if figure.baseline_name})
-    return "\n".join([*lines, "", "baselines:", *baselines, *(["notes:", *notes] if notes
-                                                            else [])])
 
 
 def _number(value: float | None) -> str:

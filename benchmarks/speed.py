@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import serving
-from benchmarks.report import Figure, Report, Target, format_table, percentile
+from benchmarks.report import Figure, Report, Target, percentile
 from benchmarks.serving import faqbot_command
 from core import FAQBot, IntentClassifier, load_knowledge_base, normalize
 from core.cache import new_classifier
@@ -400,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = run_bench(QUICK if args.quick else FULL, progress)
     print(json.dumps(report.as_dict(), ensure_ascii=False) if args.json
-          else format_table(report))
+          else report.as_table())
     return 0
 
 

@@ -54,18 +54,23 @@ def _test_imports(path: Path) -> list[str]:
     """The imports of test modules in `path`, and every change of sys.path."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        else:
-            names = []
-        found += [f"{path}:{node.lineno}: import {name}" for name in names
-                  if name.split(".")[0] in TEST_MODULES]
-        if (isinstance(node, ast.Attribute) and node.attr == "path"
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found += [f"{path}:{node.lineno}: import {name}" for name in
+                      sorted(_imported_names(node)) if name.split(".")[0] in TEST_MODULES]
+        elif (isinstance(node, ast.Attribute) and node.attr == "path"
                 and isinstance(node.value, ast.Name) and node.value.id == "sys"):
             found.append(f"{path}:{node.lineno}: sys.path")
     return found
+
+
+def _imported_names(node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The modules an import statement names: `from a import b` names a and a.b (b may be a
+    module); relative imports name nothing outside their package."""
+    if isinstance(node, ast.Import):
+        return {alias.name for alias in node.names}
+    if node.level or not node.module:
+        return set()
+    return {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
 
 
 def test_nothing_outside_tests_imports_tests() -> None:
@@ -80,4 +85,25 @@ def test_the_scan_finds_both_ways_of_importing_tests(tmp_path: Path) -> None:
     module.write_text("import sys\nfrom fakes.telegram_api import FakeTelegramAPI\n"
                       "sys.path.insert(0, 'tests')\n", encoding="utf-8")
     assert [line.split(": ", 1)[1] for line in _test_imports(module)] == [
-        "import fakes.telegram_api", "sys.path"]
+        "import fakes.telegram_api", "import fakes.telegram_api.FakeTelegramAPI", "sys.path"]
+
+
+def _imported_modules(path: Path, candidates: set[str]) -> set[str]:
+    """Which of `candidates` the module at `path` imports, at its top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found |= _imported_names(node)
+    return found & candidates
+
+
+def test_benchmark_modules_import_each_other_one_way() -> None:
+    paths = {f"benchmarks.{path.stem}": path
+             for path in (REPOSITORY / "benchmarks").glob("*.py") if path.stem != "__init__"}
+    imports = {name: _imported_modules(path, set(paths) - {name}) for name, path in paths.items()}
+    for name in paths:  # follow the imports from each module: it must never come back to it
+        reached, frontier = set(), set(imports[name])
+        while frontier:
+            reached |= frontier
+            frontier = set().union(*(imports[module] for module in frontier)) - reached
+        assert name not in reached, f"{name} imports itself through {sorted(reached)}"

@@ -14,15 +14,15 @@ from benchmarks.public_datasets import (
     LOADERS,
     BaselineSystem,
     FaqbotSystem,
-    evaluate,
-    format_table,
     load_banking77,
     load_clinc150,
     load_wikit_fr_covid,
     main,
+    markdown_table,
     median_latency,
     run_benchmark,
     score,
+    train_and_test,
 )
 from core.errors import FaqbotError
 
@@ -148,8 +148,8 @@ def test_command_refuses_bad_input_with_one_line_and_exit_2(
     assert error.startswith("benchmark: error: ") and error.count("\n") == 1
 
 
-def test_format_table(rows: list[dict[str, object]]) -> None:
-    table = format_table(rows).splitlines()
+def test_markdown_table(rows: list[dict[str, object]]) -> None:
+    table = markdown_table(rows).splitlines()
     assert table[0].startswith("| data set | system | in-scope acc | oos recall |")
     assert len(table) == 2 + len(rows)
     assert "| banking77 | faqbot |" in table[6]
@@ -203,7 +203,7 @@ def test_faqbot_is_timed_before_it_answers_the_test_split(data_dir: Path) -> Non
     timed, predicted = system.predict_one, system.predict
     system.predict_one = lambda text: order.append("one") or timed(text)  # type: ignore[method-assign]
     system.predict = lambda texts: order.append("all") or predicted(texts)  # type: ignore[method-assign]
-    evaluate(system, dataset)
+    train_and_test(system, dataset)
     answered = order.index("all")
     assert answered > 0 and set(order[:answered]) == {"one"}  # timed before any batch
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.report import Figure, Report, Target, format_table
+from benchmarks.report import Figure, Report, Target
 from benchmarks.serving import match_replies
 from benchmarks.speed import unseen_questions, varied_questions
 
@@ -77,7 +77,7 @@ def test_table_shows_figures_ratios_and_verdicts() -> None:
                              Figure("b", "throughput", "msg/s", 250.0,
                                     target=Target("value", ">=", 300)),
                              Figure("c", "skipped platform", "msg/s", None, note="skipped")])
-    table = format_table(report)
+    table = report.as_table()
     assert "answer, median" in table and "0.250" in table and "ratio <= 0.5" in table
     lines = table.splitlines()
     assert next(line for line in lines if line.startswith("answer")).endswith("yes")
