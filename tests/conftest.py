@@ -1,5 +1,5 @@
-"""Shared fixtures: loopback-only networking, small knowledge bases, the fake Bot API, a real
-PostgreSQL server."""
+"""Shared fixtures: loopback-only networking, small knowledge bases and the bots trained on them,
+the fake Bot API, a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from core import FAQBot, load_knowledge_base
+from tests.auxil.engine import pinned_bot
 from tests.auxil.postgres import PostgresServer
 from tests.auxil.telegram import TOKEN
 from tests.fakes.telegram_api import FakeTelegramAPI
@@ -35,6 +37,25 @@ DATA = Path(__file__).parent / "data"
 def tiny_kb_path() -> Path:
     """A three-topic knowledge base in both languages, small enough to reason about."""
     return DATA / "tiny_kb.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_bot(tiny_kb_path: Path) -> FAQBot:
+    """A bot trained on the tiny knowledge base, tuned as `faqbot` tunes any knowledge base."""
+    return FAQBot.from_path(tiny_kb_path)
+
+
+@pytest.fixture(scope="session")
+def clarifying_bot(tiny_kb_path: Path) -> FAQBot:
+    """A bot on the tiny knowledge base that asks for clarification on `AMBIGUOUS`
+    (tests/auxil/engine.py), whatever the engine's tuning."""
+    return pinned_bot(load_knowledge_base(tiny_kb_path))
+
+
+@pytest.fixture(scope="session")
+def default_bot() -> FAQBot:
+    """The shipped knowledge base, trained once for the run."""
+    return FAQBot.default()
 
 
 @pytest.fixture

@@ -14,13 +14,14 @@ import importlib.util
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import psycopg
+
+from tests.auxil.network import free_port
 
 # Under root the server runs as this user (every Debian and most Linux systems have it).
 UNPRIVILEGED_USER = "nobody"
@@ -39,12 +40,6 @@ def _open_to_others(path: Path) -> bool:
     return all(parent.stat().st_mode & 0o001 for parent in path.parents)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class PostgresServer:
     """One PostgreSQL server in a temporary folder; `start`, `stop` (fast shutdown: every
     client connection is cut, as in a crash or a restart) and `start` again on the same data."""
@@ -52,7 +47,7 @@ class PostgresServer:
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="faqbot-pg-"))
         self.root.chmod(0o755)
-        self.port = _free_port()
+        self.port = free_port()
         self.user = UNPRIVILEGED_USER if os.geteuid() == 0 else None
         self.data = self.root / "data"
         self.log_path = self.root / "server.log"

@@ -18,8 +18,7 @@ from bots.feedback import AlternativesCodec, FeedbackClick, FeedbackTicket
 from bots.metrics import Metrics
 from bots.service import Asker, FAQService
 from bots.telegram_bot import render_reply
-from core import FAQBot, Reply, load_knowledge_base, load_settings
-from core.bot import RankedReply
+from core import FAQBot, load_knowledge_base, load_settings
 from core.questionlog import (
     HELPFUL,
     NONE_OF_THESE,
@@ -30,6 +29,7 @@ from core.questionlog import (
 )
 from tests.auxil.discord import click, custom_ids, sent, slash
 from tests.auxil.discord import serving as serving_discord
+from tests.auxil.engine import AMBIGUOUS
 from tests.auxil.questionlog import read_log
 from tests.auxil.telegram import (
     bot_message,
@@ -51,11 +51,6 @@ from tests.fakes.discord_api import (
 from tests.fakes.telegram_api import Call, FakeTelegramAPI
 
 ASKER, OTHER = 1001, 1002
-
-
-@pytest.fixture(scope="module")
-def tiny_bot(tiny_kb_path: Path) -> FAQBot:
-    return FAQBot.from_path(tiny_kb_path)
 
 
 @pytest.fixture
@@ -130,25 +125,12 @@ def test_alternatives_of_another_knowledge_base_are_not_misread(tiny_bot: FAQBot
         assert feedback.parse(garbage) is None
 
 
-class _HesitantBot(FAQBot):
-    """Hesitates on "ambigu": the engine's own tests cover when it hesitates; here only what
-    follows a clarification matters."""
-
-    def answer_ranked(self, text: str, lang: str | None = None, *,
-                      lang_hint: str | None = None) -> RankedReply:
-        if text != "ambigu":
-            return super().answer_ranked(text, lang, lang_hint=lang_hint)
-        reply = Reply(question=text, kind="clarify", intent=None, confidence=0.4, lang="fr",
-                      answer="Vouliez-vous dire :", suggestions=self.topics("fr")[:2])
-        return RankedReply(reply, [])
-
-
-def test_only_curated_answers_get_a_ticket(tiny_bot: FAQBot, db: Path) -> None:
+def test_only_curated_answers_get_a_ticket(clarifying_bot: FAQBot, db: Path) -> None:
     log = BackgroundQuestionLog(SQLiteQuestionLog(db))
-    service = FAQService(_HesitantBot(tiny_bot.kb, tiny_bot.classifier), log=log)
+    service = FAQService(clarifying_bot, log=log)
     asker = Asker("telegram", ASKER, ASKER)
     kinds = {}
-    for question in ("horaires", "salut", "bitcoin", "ambigu"):
+    for question in ("horaires", "salut", "bitcoin", AMBIGUOUS):
         reply, ticket = service.answer_with_feedback(question, asker=asker)
         kinds[reply.kind] = ticket is not None
     assert kinds == {"answer": True, "smalltalk": False, "fallback": False, "clarify": False}
@@ -176,15 +158,15 @@ def test_knowledge_base_switch_turns_feedback_off(tiny_kb_path: Path, tmp_path: 
     assert reply.kind == "answer" and ticket is None
 
 
-def test_render_puts_feedback_under_answers_only(tiny_bot: FAQBot) -> None:
+def test_render_puts_feedback_under_answers_only(tiny_bot: FAQBot,
+                                                 clarifying_bot: FAQBot) -> None:
     ticket = FeedbackTicket("AAAAAAAA", "0123abcd", "fr", "")
     answer = render_reply(tiny_bot.answer("horaires"), ticket)
     assert answer.keyboard is not None
     assert [[button.text for button in row] for row in answer.keyboard.inline_keyboard] == [
         ["Où se trouve le magasin ?"], ["Utile", "Pas utile"]]
-    hesitant = _HesitantBot(tiny_bot.kb, tiny_bot.classifier)
-    for question in ("salut", "bitcoin", "ambigu"):
-        keyboard = render_reply(hesitant.answer(question), ticket).keyboard
+    for question in ("salut", "bitcoin", AMBIGUOUS):
+        keyboard = render_reply(clarifying_bot.answer(question), ticket).keyboard
         labels = [b.text for row in (keyboard.inline_keyboard if keyboard else ()) for b in row]
         assert "Utile" not in labels
 

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sqlite3
 import sys
 from datetime import UTC, datetime
@@ -29,7 +28,7 @@ from bots.metrics import Metrics, MetricsServer, knowledge_base_version
 from bots.operations import open_question_log
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import Asker, FAQService
-from core import FAQBot, IntentClassifier, Settings, load_knowledge_base
+from core import FAQBot, Settings
 from core.questionlog import (
     NONE_OF_THESE,
     BackgroundQuestionLog,
@@ -39,6 +38,8 @@ from core.questionlog import (
 from tests.auxil.discord import TOKEN as DISCORD_TOKEN
 from tests.auxil.discord import click, slash
 from tests.auxil.discord import serving as serving_discord
+from tests.auxil.engine import AMBIGUOUS
+from tests.auxil.network import free_port
 from tests.auxil.questionlog import read_log
 from tests.auxil.telegram import TOKEN, callback_update, message_update, serving, user
 from tests.fakes.discord_api import APPLICATION_COMMAND, MESSAGE_COMPONENT, FakeDiscord
@@ -54,37 +55,28 @@ def replies_to(api: FakeTelegramAPI, chat_id: int) -> list[str]:
             if call.params["chat_id"] == chat_id and call.status == 200]
 
 
-@pytest.fixture(scope="module")
-def hesitant_bot(tiny_kb_path: Path) -> FAQBot:
-    """Cut-offs pinned, and n-grams only (the encoder reads one meaning in it), so that
-    "adresse horaires" is a clarification whatever the tuning."""
-    kb = load_knowledge_base(tiny_kb_path)
-    classifier = IntentClassifier(threshold=0.3, margin=0.3, embedding_weight=0.0)
-    return FAQBot(kb, classifier.fit(*kb.training_data()))
-
-
 # -- the question log, fed by a real adapter ----------------------------------------------------
 
 
 async def test_questions_and_clarify_choices_are_logged_under_pseudonyms(
-        api: FakeTelegramAPI, hesitant_bot: FAQBot, tmp_path: Path) -> None:
+        api: FakeTelegramAPI, clarifying_bot: FAQBot, tmp_path: Path) -> None:
     path = tmp_path / "questions.sqlite3"
     log = BackgroundQuestionLog(SQLiteQuestionLog(path))
     metrics = Metrics()
-    service = FAQService(hesitant_bot, log=log, metrics=metrics)
+    service = FAQService(clarifying_bot, log=log, metrics=metrics)
     asker = user(738291046, "fr")
     async with serving(api, service):
         api.push(message_update("horaires", sender=asker))
-        api.push(message_update("adresse horaires", sender=asker))
+        api.push(message_update(AMBIGUOUS, sender=asker))
         api.push(callback_update("a:address:fr", sender=asker))
-        api.push(message_update("adresse horaires", sender=asker))
+        api.push(message_update(AMBIGUOUS, sender=asker))
         api.push(callback_update("n:fr", sender=asker))
         await api.wait_for("sendMessage", lambda call: len(replies_to(api, 738291046)) == 5)
     await asyncio.to_thread(log.close)
     rows = read_log(path)
     assert [(row.question, row.kind, row.choice) for row in rows] == [
-        ("horaires", "answer", None), ("adresse horaires", "clarify", "address"),
-        ("adresse horaires", "clarify", NONE_OF_THESE)]
+        ("horaires", "answer", None), (AMBIGUOUS, "clarify", "address"),
+        (AMBIGUOUS, "clarify", NONE_OF_THESE)]
     assert rows[0].platform == "telegram" and rows[0].intent == "opening_hours"
     assert set(rows[1].suggestions) == {"opening_hours", "address"}
     assert all(row.latency_ms > 0 for row in rows)
@@ -97,9 +89,9 @@ async def test_questions_and_clarify_choices_are_logged_under_pseudonyms(
     assert 'faqbot_replies_total{kind="answer",platform="telegram"} 2.0' in exposition
 
 
-async def test_text_is_not_kept_when_told_not_to(hesitant_bot: FAQBot, tmp_path: Path) -> None:
+async def test_text_is_not_kept_when_told_not_to(clarifying_bot: FAQBot, tmp_path: Path) -> None:
     log = BackgroundQuestionLog(SQLiteQuestionLog(tmp_path / "q.sqlite3"))
-    service = FAQService(hesitant_bot, log=log, log_text=False)
+    service = FAQService(clarifying_bot, log=log, log_text=False)
     service.answer("mon numéro est le 0612345678", asker=None)  # no asker: not recorded
     service.answer("mon numéro est le 0612345678", asker=Asker("discord", 1, 2))
     rows = log.entries()
@@ -131,7 +123,7 @@ class _WatchedMetrics(Metrics):
                 await self.changed.wait()
 
 
-async def test_discord_questions_choices_and_health(hesitant_bot: FAQBot, tmp_path: Path,
+async def test_discord_questions_choices_and_health(clarifying_bot: FAQBot, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # build_client points these process-wide class attributes at the fake; undo it afterwards.
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
@@ -139,12 +131,12 @@ async def test_discord_questions_choices_and_health(hesitant_bot: FAQBot, tmp_pa
     guild, user_id = 1001 << 22, 77 << 22
     log = BackgroundQuestionLog(SQLiteQuestionLog(tmp_path / "q.sqlite3"))
     metrics = _WatchedMetrics()
-    service = FAQService(hesitant_bot, log=log, metrics=metrics)
+    service = FAQService(clarifying_bot, log=log, metrics=metrics)
     async with FakeDiscord(token=DISCORD_TOKEN, guild_ids=(guild,)) as fake, \
             serving_discord(fake, service):
         await metrics.until_healthy()
         asked = await fake.push_interaction(
-            APPLICATION_COMMAND, slash(fake, "ask", question="adresse horaires"),
+            APPLICATION_COMMAND, slash(fake, "ask", question=AMBIGUOUS),
             guild_id=guild, user_id=user_id)
         clarify = await fake.wait_for_callback(asked)
         clicked = await fake.push_interaction(
@@ -161,7 +153,7 @@ async def test_discord_questions_choices_and_health(hesitant_bot: FAQBot, tmp_pa
 
 
 async def test_database_locked_at_start_is_reported_then_used(
-        hesitant_bot: FAQBot, tmp_path: Path) -> None:
+        clarifying_bot: FAQBot, tmp_path: Path) -> None:
     path = tmp_path / "questions.sqlite3"
     SQLiteQuestionLog(path).close()
     blocker = sqlite3.connect(path, isolation_level=None)
@@ -169,7 +161,7 @@ async def test_database_locked_at_start_is_reported_then_used(
     metrics = Metrics(["telegram"])
     metrics.set_connected("telegram", True)
     log = open_question_log(Settings(db=path), metrics)
-    service = FAQService(hesitant_bot, log=log, metrics=metrics)
+    service = FAQService(clarifying_bot, log=log, metrics=metrics)
     endpoint = MetricsServer(metrics, "127.0.0.1", 0)
     await endpoint.start()
     base = f"http://127.0.0.1:{endpoint.port}"
@@ -282,9 +274,9 @@ async def _get(url: str) -> tuple[int, str, str]:
         return response.status, response.headers["Content-Type"], await response.text()
 
 
-async def test_metrics_and_health_endpoints(api: FakeTelegramAPI, hesitant_bot: FAQBot) -> None:
+async def test_metrics_and_health_endpoints(api: FakeTelegramAPI, clarifying_bot: FAQBot) -> None:
     metrics = Metrics()
-    service = FAQService(hesitant_bot, metrics=metrics)
+    service = FAQService(clarifying_bot, metrics=metrics)
     endpoint = MetricsServer(metrics, "127.0.0.1", 0)
     await endpoint.start()
     base = f"http://127.0.0.1:{endpoint.port}"
@@ -303,7 +295,7 @@ async def test_metrics_and_health_endpoints(api: FakeTelegramAPI, hesitant_bot: 
     finally:
         await endpoint.close()
     assert status == 200 and content_type.startswith("text/plain")
-    version = knowledge_base_version(hesitant_bot.kb)
+    version = knowledge_base_version(clarifying_bot.kb)
     for line in ['faqbot_replies_total{kind="answer",platform="telegram"} 1.0',
                  'faqbot_replies_total{kind="fallback",platform="telegram"} 1.0',
                  "faqbot_answer_seconds_count 2.0",
@@ -335,12 +327,6 @@ def test_json_log_lines_carry_no_secret() -> None:
 # -- `faqbot run`, end to end --------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def _until(condition: Any, timeout: float = 60.0) -> None:
     """Poll an HTTP condition (a process's endpoint offers nothing to await) until it holds."""
     async with asyncio.timeout(timeout):
@@ -354,7 +340,7 @@ async def test_faqbot_run_with_metrics_reload_and_json_logs(api: FakeTelegramAPI
                                                             tmp_path: Path) -> None:
     kb_file, db = tmp_path / "faq.yaml", tmp_path / "data" / "questions.sqlite3"
     kb_file.write_text(tiny_kb_path.read_text(encoding="utf-8"), encoding="utf-8")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "FAQBOT_TELEGRAM_API_URL": api.base_url,
            "FAQBOT_KB": str(kb_file), "FAQBOT_DB": str(db), "PYTHONUNBUFFERED": "1",
            "NO_PROXY": "127.0.0.1,localhost"}
@@ -406,7 +392,7 @@ async def test_faqbot_run_with_metrics_reload_and_json_logs(api: FakeTelegramAPI
 # -- health that follows the platform, and a token refused at any time ---------------------------
 
 
-async def test_health_follows_telegram_polls(api: FakeTelegramAPI, hesitant_bot: FAQBot) -> None:
+async def test_health_follows_telegram_polls(api: FakeTelegramAPI, clarifying_bot: FAQBot) -> None:
     metrics = _WatchedMetrics()
     endpoint = MetricsServer(metrics, "127.0.0.1", 0)
     await endpoint.start()
@@ -415,7 +401,7 @@ async def test_health_follows_telegram_polls(api: FakeTelegramAPI, hesitant_bot:
     outage = True
     api.fault_picker = lambda method, _: Fault(502) if method == "getUpdates" and outage else None
     try:
-        async with serving(api, FAQService(hesitant_bot, metrics=metrics)):
+        async with serving(api, FAQService(clarifying_bot, metrics=metrics)):
             await api.wait_for("getUpdates", status=502)
             await metrics.until(lambda: not metrics.healthy)
             down = (await _get(f"{base}/healthz"))[0], (await _get(f"{base}/metrics"))[2]
@@ -429,13 +415,13 @@ async def test_health_follows_telegram_polls(api: FakeTelegramAPI, hesitant_bot:
     assert up[0] == 200 and f"{gauge} 1.0" in up[1].splitlines()
 
 
-async def test_health_follows_the_telegram_webhook(api: FakeTelegramAPI, hesitant_bot: FAQBot,
+async def test_health_follows_the_telegram_webhook(api: FakeTelegramAPI, clarifying_bot: FAQBot,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(telegram_bot, "WEBHOOK_CHECK_SECONDS", 0.1)
     metrics = _WatchedMetrics()
-    port = _free_port()
+    port = free_port()
     options = telegram_bot.WebhookOptions(url=f"http://127.0.0.1:{port}/hook", port=port)
-    async with serving(api, FAQService(hesitant_bot, metrics=metrics), webhook=options):
+    async with serving(api, FAQService(clarifying_bot, metrics=metrics), webhook=options):
         await metrics.until_healthy()
         registered, api.webhook = api.webhook, None  # deleted behind the bot's back
         await metrics.until(lambda: not metrics.healthy)
@@ -444,13 +430,13 @@ async def test_health_follows_the_telegram_webhook(api: FakeTelegramAPI, hesitan
     assert [connected for _, connected in metrics.changes[:2]] == [False, True]
 
 
-async def test_health_follows_the_discord_gateway(hesitant_bot: FAQBot,
+async def test_health_follows_the_discord_gateway(clarifying_bot: FAQBot,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
     metrics = _WatchedMetrics()
     async with FakeDiscord(token=DISCORD_TOKEN) as fake, \
-            serving_discord(fake, FAQService(hesitant_bot, metrics=metrics)):
+            serving_discord(fake, FAQService(clarifying_bot, metrics=metrics)):
         await metrics.until_healthy()
         await fake.drop_gateway()
         await metrics.until(lambda: len(metrics.changes) >= 4 and metrics.healthy)

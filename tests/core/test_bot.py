@@ -12,11 +12,6 @@ from core import FAQBot, IntentClassifier, Reply, UnknownIntentError, load_knowl
 from core.text import MAX_QUESTION_CHARS, has_words
 
 
-@pytest.fixture(scope="module")
-def bot(tiny_kb_path: Path) -> FAQBot:
-    return FAQBot.from_path(tiny_kb_path)
-
-
 @pytest.mark.parametrize(
     ("question", "intent", "lang"),
     [
@@ -26,46 +21,46 @@ def bot(tiny_kb_path: Path) -> FAQBot:
         ("Do you deliver to my home?", "delivery", "en"),
     ],
 )
-def test_answer(bot: FAQBot, question: str, intent: str, lang: str) -> None:
-    reply = bot.answer(question)
+def test_answer(tiny_bot: FAQBot, question: str, intent: str, lang: str) -> None:
+    reply = tiny_bot.answer(question)
     assert (reply.kind, reply.intent, reply.lang) == ("answer", intent, lang)
-    assert reply.answer == bot.kb.intent(intent).answer[lang]  # type: ignore[union-attr]
+    assert reply.answer == tiny_bot.kb.intent(intent).answer[lang]  # type: ignore[union-attr]
     assert 0.0 < reply.confidence <= 1.0
 
 
-def test_answer_lists_related_intents(bot: FAQBot) -> None:
-    reply = bot.answer("Quels sont les horaires d'ouverture ?")
+def test_answer_lists_related_intents(tiny_bot: FAQBot) -> None:
+    reply = tiny_bot.answer("Quels sont les horaires d'ouverture ?")
     assert [s.intent for s in reply.suggestions] == ["address"]
     assert reply.suggestions[0].question == "Où se trouve le magasin ?"
 
 
-def test_forced_language(bot: FAQBot) -> None:
-    reply = bot.answer("Quels sont les horaires d'ouverture ?", lang="en")
+def test_forced_language(tiny_bot: FAQBot) -> None:
+    reply = tiny_bot.answer("Quels sont les horaires d'ouverture ?", lang="en")
     assert (reply.lang, reply.answer) == ("en", "Open from 9 am to 5 pm.")
 
 
-def test_language_hint_only_when_text_is_unclear(bot: FAQBot) -> None:
-    assert bot.answer("horaires", lang_hint="en").lang == "en"
-    assert bot.answer("Quels sont les horaires ?", lang_hint="en").lang == "fr"
-    assert bot.answer("horaires", lang_hint="pt-BR").lang == "fr"
+def test_language_hint_only_when_text_is_unclear(tiny_bot: FAQBot) -> None:
+    assert tiny_bot.answer("horaires", lang_hint="en").lang == "en"
+    assert tiny_bot.answer("Quels sont les horaires ?", lang_hint="en").lang == "fr"
+    assert tiny_bot.answer("horaires", lang_hint="pt-BR").lang == "fr"
 
 
 @pytest.mark.parametrize("question", ["salut", "hi", "bonjour !"])
-def test_smalltalk(bot: FAQBot, question: str) -> None:
-    reply = bot.answer(question)
+def test_smalltalk(tiny_bot: FAQBot, question: str) -> None:
+    reply = tiny_bot.answer(question)
     assert (reply.kind, reply.intent) == ("smalltalk", "greeting")
 
 
-def test_help_lists_topics(bot: FAQBot) -> None:
-    reply = bot.answer("what can you answer?")
+def test_help_lists_topics(tiny_bot: FAQBot) -> None:
+    reply = tiny_bot.answer("what can you answer?")
     assert (reply.kind, reply.intent) == ("smalltalk", "help")
     assert [s.intent for s in reply.suggestions] == ["opening_hours", "address", "delivery"]
 
 
 @pytest.mark.parametrize("question", ["quelle est la capitale de la France",
                                       "tell me a joke about cats", "prix du bitcoin aujourd'hui"])
-def test_fallback_on_off_topic(bot: FAQBot, question: str) -> None:
-    reply = bot.answer(question)
+def test_fallback_on_off_topic(tiny_bot: FAQBot, question: str) -> None:
+    reply = tiny_bot.answer(question)
     assert reply.kind == "fallback"
     assert reply.intent is None
     assert reply.answer in {"Je ne sais pas répondre à cela.", "I cannot answer that."}
@@ -73,8 +68,8 @@ def test_fallback_on_off_topic(bot: FAQBot, question: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   ", "?!", "🙂🙂", "\x00\x07", "\u200b\u202e", "\ud800"])
-def test_no_words_gets_fallback(bot: FAQBot, text: str) -> None:
-    reply = bot.answer(text)
+def test_no_words_gets_fallback(tiny_bot: FAQBot, text: str) -> None:
+    reply = tiny_bot.answer(text)
     assert reply.kind == "fallback"
 
 
@@ -90,25 +85,25 @@ def test_clarify_when_two_topics_are_close(tiny_kb_path: Path) -> None:
     assert len(reply.suggestions) <= 3
 
 
-def test_reply_for(bot: FAQBot) -> None:
-    reply = bot.reply_for("delivery", "en")
+def test_reply_for(tiny_bot: FAQBot) -> None:
+    reply = tiny_bot.reply_for("delivery", "en")
     assert (reply.kind, reply.intent, reply.answer) == ("answer", "delivery",
                                                          "Yes, within 48 hours.")
-    assert bot.reply_for("greeting").kind == "smalltalk"
+    assert tiny_bot.reply_for("greeting").kind == "smalltalk"
     with pytest.raises(UnknownIntentError, match="nope"):
-        bot.reply_for("nope")
+        tiny_bot.reply_for("nope")
 
 
-def test_suggest_ranks_faq_only(bot: FAQBot) -> None:
-    suggestions = bot.suggest("livraison", "fr", limit=2)
+def test_suggest_ranks_faq_only(tiny_bot: FAQBot) -> None:
+    suggestions = tiny_bot.suggest("livraison", "fr", limit=2)
     assert suggestions[0].intent == "delivery"
     assert len(suggestions) == 2
     assert all(s.intent in {"opening_hours", "address", "delivery"} for s in suggestions)
-    assert len(bot.suggest("")) == 3
+    assert len(tiny_bot.suggest("")) == 3
 
 
-def test_huge_input_is_cut(bot: FAQBot) -> None:
-    reply = bot.answer("horaires " * 50_000)
+def test_huge_input_is_cut(tiny_bot: FAQBot) -> None:
+    reply = tiny_bot.answer("horaires " * 50_000)
     assert len(reply.question) == MAX_QUESTION_CHARS
     assert reply.kind in {"answer", "clarify", "fallback"}
 
@@ -122,8 +117,8 @@ def test_deterministic(tiny_kb_path: Path) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=3000))
-def test_answer_never_raises(bot: FAQBot, text: str) -> None:
-    reply = bot.answer(text)
+def test_answer_never_raises(tiny_bot: FAQBot, text: str) -> None:
+    reply = tiny_bot.answer(text)
     assert isinstance(reply, Reply)
     Reply.model_validate(reply.model_dump())
     reply.model_dump_json()  # serialisable: no lone surrogate survives
@@ -131,16 +126,16 @@ def test_answer_never_raises(bot: FAQBot, text: str) -> None:
         assert reply.kind == "fallback"
 
 
-def test_answer_many_is_answer_for_each(bot: FAQBot) -> None:
+def test_answer_many_is_answer_for_each(tiny_bot: FAQBot) -> None:
     texts = ["Quels sont les horaires d'ouverture ?", "", "tell me a joke", "🙂", "adresse",
              "Do you deliver to my home?"]
-    assert bot.answer_many(texts, "en") == [bot.answer(text, "en") for text in texts]
-    assert bot.answer_many([]) == []
+    assert tiny_bot.answer_many(texts, "en") == [tiny_bot.answer(text, "en") for text in texts]
+    assert tiny_bot.answer_many([]) == []
 
 
-def test_suggestion_lists_are_not_shared(bot: FAQBot) -> None:
+def test_suggestion_lists_are_not_shared(tiny_bot: FAQBot) -> None:
     # Suggestions are built once and shared; a caller changing its list changes no other.
-    topics = bot.topics("fr")
+    topics = tiny_bot.topics("fr")
     topics.clear()
-    assert bot.topics("fr")
-    assert bot.fallback("fr").suggestions
+    assert tiny_bot.topics("fr")
+    assert tiny_bot.fallback("fr").suggestions

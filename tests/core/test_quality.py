@@ -64,11 +64,6 @@ def heldout() -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(scope="module")
-def bot() -> FAQBot:
-    return FAQBot.default()
-
-
 def _share(replies: list[Reply], good: list[bool]) -> float:
     return sum(good) / len(replies)
 
@@ -78,15 +73,15 @@ def _failures(items: list[dict[str, Any]], replies: list[Reply], good: list[bool
                      for item, reply, ok in zip(items, replies, good, strict=True) if not ok)
 
 
-def test_topics_exist_in_knowledge_base(bot: FAQBot) -> None:
+def test_topics_exist_in_knowledge_base(default_bot: FAQBot) -> None:
     for intents in TOPIC_INTENTS.values():
         for intent_id in intents:
-            assert bot.kb.intent(intent_id) is not None, intent_id
+            assert default_bot.kb.intent(intent_id) is not None, intent_id
 
 
-def test_every_article_question_gets_its_own_answer(bot: FAQBot) -> None:
+def test_every_article_question_gets_its_own_answer(default_bot: FAQBot) -> None:
     for text, topic in ARTICLE_QUESTIONS.items():
-        reply = bot.answer(text)
+        reply = default_bot.answer(text)
         assert (reply.kind, reply.intent) == ("answer", TOPIC_INTENTS[topic][0]), text
 
 
@@ -94,27 +89,27 @@ def test_sections_have_their_stated_size(heldout: dict[str, Any]) -> None:
     assert {section: len(heldout[section]) for section in SIZES} == SIZES
 
 
-def test_paraphrases_get_the_right_answer(bot: FAQBot, heldout: dict[str, Any]) -> None:
+def test_paraphrases_get_the_right_answer(default_bot: FAQBot, heldout: dict[str, Any]) -> None:
     items = heldout["paraphrases"]
-    replies = [bot.answer(item["text"]) for item in items]
+    replies = [default_bot.answer(item["text"]) for item in items]
     good = [reply.kind == "answer" and reply.intent in TOPIC_INTENTS[item["topic"]]
             for item, reply in zip(items, replies, strict=True)]
     assert _share(replies, good) >= RIGHT_ANSWER_BAR, _failures(items, replies, good)
 
 
-def test_paraphrases_answer_in_their_language(bot: FAQBot, heldout: dict[str, Any]) -> None:
+def test_paraphrases_answer_in_their_language(default_bot: FAQBot, heldout: dict[str, Any]) -> None:
     items = heldout["paraphrases"]
-    replies = [bot.answer(item["text"]) for item in items]
+    replies = [default_bot.answer(item["text"]) for item in items]
     good = [reply.lang == item["lang"] for item, reply in zip(items, replies, strict=True)]
     assert _share(replies, good) >= ANSWER_LANGUAGE_BAR, _failures(items, replies, good)
 
 
 @pytest.mark.parametrize(("section", "bar"), [("near_topic", NEAR_TOPIC_REFUSED_BAR),
                                               ("off_topic", OFF_TOPIC_REFUSED_BAR)])
-def test_out_of_scope_gets_no_faq_answer(bot: FAQBot, heldout: dict[str, Any], section: str,
+def test_out_of_scope_gets_no_faq_answer(default_bot: FAQBot, heldout: dict[str, Any], section: str,
                                          bar: float) -> None:
     items = heldout[section]
-    replies = [bot.answer(item["text"]) for item in items]
+    replies = [default_bot.answer(item["text"]) for item in items]
     good = [reply.kind != "answer" for reply in replies]
     assert _share(replies, good) >= bar, _failures(items, replies, good)
 
@@ -208,9 +203,9 @@ def test_near_copy(first: str, second: str, copy: bool) -> None:
     assert near_copy(second, first) is copy
 
 
-def test_no_heldout_text_is_a_copy_of_a_training_text(bot: FAQBot,
+def test_no_heldout_text_is_a_copy_of_a_training_text(default_bot: FAQBot,
                                                      heldout: dict[str, Any]) -> None:
-    training = {normalize(text) for text in bot.kb.training_data()[0]}
+    training = {normalize(text) for text in default_bot.kb.training_data()[0]}
     copies = [f"{item['text']!r} ~ {text!r}"
               for section in SIZES for item in heldout[section]
               for form in [normalize(item["text"])]

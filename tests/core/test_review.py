@@ -54,11 +54,6 @@ LOG = [
 ]
 
 
-@pytest.fixture(scope="module")
-def shop_bot(tiny_kb_path: Path) -> FAQBot:
-    return FAQBot.from_path(tiny_kb_path)
-
-
 @pytest.fixture
 def log_path(tmp_path: Path) -> Path:
     path = tmp_path / "questions.sqlite3"
@@ -151,14 +146,14 @@ def test_meaning_bar_on_labelled_pairs(encoder: SentenceEncoder) -> None:
     assert _merged(SAME_QUESTION, None) == 2  # the wording alone
 
 
-def test_review_groups_by_meaning(shop_bot: FAQBot, encoder: SentenceEncoder) -> None:
+def test_review_groups_by_meaning(tiny_bot: FAQBot, encoder: SentenceEncoder) -> None:
     log = [asked("combien de drones l'armée va acheter", "fallback"),
            asked("combien de drones va acheter l'armee", "fallback"),
            asked("combien de drones vont être achetés", "fallback"),
            asked("combien coute le contrat", "fallback")]
-    review = build_review(log, shop_bot, embed=encoder.encode)
+    review = build_review(log, tiny_bot, embed=encoder.encode)
     assert [group.count for group in review.groups] == [3, 1]
-    assert [len(group.questions) for group in build_review(log, shop_bot).groups] == [2, 1, 1]
+    assert [len(group.questions) for group in build_review(log, tiny_bot).groups] == [2, 1, 1]
 
 
 @pytest.mark.parametrize(("encoder", "groups"), [("multilingual-use-v3", 1), ("none", 2)])
@@ -178,8 +173,8 @@ def test_review_command_groups_by_meaning_unless_the_encoder_is_off(
     assert len(json.loads(capsys.readouterr().out)["groups"]) == groups
 
 
-def test_review_groups_what_went_wrong(shop_bot: FAQBot) -> None:
-    review = build_review(LOG, shop_bot)
+def test_review_groups_what_went_wrong(tiny_bot: FAQBot) -> None:
+    review = build_review(LOG, tiny_bot)
     assert (review.questions, review.to_review, review.without_text) == (len(LOG), 13, 1)
     returns = review.groups[0]
     assert (returns.count, returns.kinds) == (5, {"fallback": 5})
@@ -269,17 +264,17 @@ def test_export_validates_and_merged_answers_those_questions(
         assert reply["intent"] == intent, reply
 
 
-def test_nothing_to_export(shop_bot: FAQBot) -> None:
+def test_nothing_to_export(tiny_bot: FAQBot) -> None:
     review = build_review([asked("horaires", "answer", intent="opening_hours",
-                                 confidence=0.99)], shop_bot)
-    assert review.groups == [] and export_candidates(review, shop_bot.kb) is None
+                                 confidence=0.99)], tiny_bot)
+    assert review.groups == [] and export_candidates(review, tiny_bot.kb) is None
 
 
-def test_export_survives_any_text(shop_bot: FAQBot, tmp_path: Path) -> None:
+def test_export_survives_any_text(tiny_bot: FAQBot, tmp_path: Path) -> None:
     nasty = ['a "quoted" #not-a-comment: {x}', "line\nbreak\ttab", "\u0085\u0090 ctl",
              "- dash", "émoji 🚀 ?", "   "]
-    review = build_review([asked(text, "fallback") for text in nasty], shop_bot)
-    text = export_candidates(review, shop_bot.kb)
+    review = build_review([asked(text, "fallback") for text in nasty], tiny_bot)
+    text = export_candidates(review, tiny_bot.kb)
     assert text is not None
     path = tmp_path / "nasty.yaml"
     path.write_text(text, encoding="utf-8")

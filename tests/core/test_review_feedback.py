@@ -65,11 +65,6 @@ def log_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return db
 
 
-@pytest.fixture(scope="module")
-def shop_bot(tiny_kb_path: Path) -> FAQBot:
-    return FAQBot.from_path(tiny_kb_path)
-
-
 def logged(db: str) -> list[LoggedQuestion]:
     store = open_store_for_reading(db)
     try:
@@ -78,8 +73,8 @@ def logged(db: str) -> list[LoggedQuestion]:
         store.close()
 
 
-def test_review_groups_the_answers_marked_not_helpful(log_db: str, shop_bot: FAQBot) -> None:
-    review = build_review(logged(log_db), shop_bot)
+def test_review_groups_the_answers_marked_not_helpful(log_db: str, tiny_bot: FAQBot) -> None:
+    review = build_review(logged(log_db), tiny_bot)
     assert review.to_review == 0  # confident answers: only the users' marks reveal them
     assert review.unhelpful_without_text == 1
     sunday, parking = review.unhelpful

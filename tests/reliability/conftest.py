@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from core import FAQBot
 from tests.auxil.reliability import REPORTED, SECRETS, TELEGRAM_TOKEN, LogScanner
 
 _SCANNER = LogScanner(SECRETS)
@@ -55,12 +54,6 @@ def telegram_token() -> str:
     """The suite's own token for the fake Bot API (tests/conftest.py's `api`): one of the
     SECRETS the log scan looks for."""
     return TELEGRAM_TOKEN
-
-
-@pytest.fixture(scope="package")
-def default_bot() -> FAQBot:
-    """The shipped knowledge base, trained once for the suite."""
-    return FAQBot.default()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -10,7 +10,6 @@ the refusal is a private notice; a mention in a refused server gets nothing.
 from __future__ import annotations
 
 import logging
-import socket
 
 import discord
 import pytest
@@ -22,6 +21,7 @@ from bots.metrics import Metrics
 from bots.service import FAQService
 from core import FAQBot
 from tests.auxil.discord import autocomplete, click, serving, slash
+from tests.auxil.network import free_port
 from tests.auxil.reliability import (
     DISCORD_TOKEN,
     TELEGRAM_TOKEN,
@@ -153,17 +153,11 @@ async def test_discord_refused_servers_get_no_answer_and_are_counted(
     assert refusals(metrics, "discord") == 40  # slash, click, autocomplete and mention, x10
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_webhook_refuses_requests_without_its_secret(
         api: FakeTelegramAPI, default_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
     # The secret is random in production; fixed here so that the log scanner knows it.
     monkeypatch.setattr(telegram_bot.secrets, "token_urlsafe", lambda _=None: WEBHOOK_SECRET)
-    port = _free_port()
+    port = free_port()
     options = telegram_bot.WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook",
                                           port=port)
     statuses: list[int] = []

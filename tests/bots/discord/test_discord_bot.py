@@ -23,7 +23,7 @@ from discord.gateway import DiscordWebSocket
 
 from bots import discord_bot
 from bots.common import ui_text
-from core import ConfigurationError, FAQBot, Reply
+from core import ConfigurationError, FAQBot
 from core.bot import RankedReply
 from tests.auxil.discord import (
     TOKEN,
@@ -38,6 +38,7 @@ from tests.auxil.discord import (
     settings_for,
     slash,
 )
+from tests.auxil.engine import AMBIGUOUS
 from tests.fakes.discord_api import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -57,35 +58,6 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 # -- fixtures ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_bot(tiny_kb_path: Path) -> FAQBot:
-    return FAQBot.from_path(tiny_kb_path)
-
-
-@pytest.fixture(scope="module")
-def default_bot() -> FAQBot:
-    return FAQBot.default()
-
-
-class _ClarifyingBot(FAQBot):
-    """Hesitates between opening hours and address on "ambigu": the engine's own tests cover
-    when it hesitates; here only the rendering and the buttons matter."""
-
-    def answer_ranked(self, text: str, lang: str | None = None, *,
-                      lang_hint: str | None = None) -> RankedReply:
-        if text != "ambigu":
-            return super().answer_ranked(text, lang, lang_hint=lang_hint)
-        topics = self.topics("fr")
-        return RankedReply(Reply(question=text, kind="clarify", intent=None, confidence=0.4,
-                                 lang="fr", answer="Vouliez-vous dire :",
-                                 suggestions=topics[:2]), [])
-
-
-@pytest.fixture(scope="module")
-def clarifying_bot(tiny_bot: FAQBot) -> FAQBot:
-    return _ClarifyingBot(tiny_bot.kb, tiny_bot.classifier)
 
 
 @pytest.fixture(autouse=True)
@@ -294,7 +266,7 @@ async def test_faq_menu_then_a_choice(fake: FakeDiscord, tiny_bot: FAQBot) -> No
 async def test_clarify_buttons_work_after_a_restart(fake: FakeDiscord,
                                                     clarifying_bot: FAQBot) -> None:
     async with serving(fake, clarifying_bot):
-        clarify_call = await ask_call(fake, "ambigu")
+        clarify_call = await ask_call(fake, AMBIGUOUS)
     # A new process: the buttons of the old message still answer (persistent custom ids).
     async with serving(fake, clarifying_bot):
         answer = await component(fake, click("faqbot:a:address:fr"), created(clarify_call))
@@ -305,10 +277,10 @@ async def test_clarify_buttons_work_after_a_restart(fake: FakeDiscord,
         stale = await component(fake, click("faqbot:a:removed_topic:fr"), old)
     clarify = sent(clarify_call)
     ids = custom_ids(clarify)
-    assert clarify["content"] == "Vouliez-vous dire :"
-    assert ids == ["faqbot:a:opening_hours:fr", "faqbot:a:address:fr", "faqbot:none:fr"]
+    assert clarify["content"] == "Je ne suis pas sûr d'avoir compris. Vouliez-vous dire :"
+    assert ids == ["faqbot:a:address:fr", "faqbot:a:opening_hours:fr", "faqbot:none:fr"]
     labels = [c["label"] for row in clarify["components"] for c in row["components"]]
-    assert labels == ["Quels sont les horaires d'ouverture ?", "Où se trouve le magasin ?",
+    assert labels == ["Où se trouve le magasin ?", "Quels sont les horaires d'ouverture ?",
                       ui_text("none_of_these", "fr")]
     assert answer["embeds"][0]["description"] == "Au 1 rue de la Paix."
     assert none["content"] == "Je ne sais pas répondre à cela."

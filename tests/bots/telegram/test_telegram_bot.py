@@ -8,7 +8,6 @@ import html
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,7 +22,9 @@ from bots.common import ui_text
 from bots.metrics import Metrics
 from bots.service import FAQService
 from bots.telegram_bot import WebhookOptions
-from core import ConfigurationError, FAQBot, IntentClassifier, load_knowledge_base
+from core import ConfigurationError, FAQBot, load_knowledge_base
+from tests.auxil.engine import AMBIGUOUS, pinned_bot
+from tests.auxil.network import free_port
 from tests.auxil.telegram import (
     TOKEN,
     bot_message,
@@ -75,19 +76,9 @@ def logs() -> Iterator[_LogRecorder]:
 
 
 @pytest.fixture(scope="module")
-def default_bot() -> FAQBot:
-    return FAQBot.default()
-
-
-@pytest.fixture(scope="module")
-def tiny_bot(tiny_kb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> FAQBot:
-    """The tiny shop knowledge base; its delivery answer has HTML-like text, and is very long
-    in English.
-
-    Its cut-offs are pinned (not chosen by cross-validation) and it reads n-grams only (the
-    encoder finds one meaning in "adresse horaires") so that "adresse horaires" stays a
-    clarification whatever the engine's tuning: these tests are about the adapter.
-    """
+def html_bot(tiny_kb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> FAQBot:
+    """The tiny shop knowledge base, but its delivery answer has HTML-like text, and is very
+    long in English; pinned, so that `AMBIGUOUS` is a clarification (tests/auxil/engine.py)."""
     kb = yaml.safe_load(tiny_kb_path.read_text(encoding="utf-8"))
     delivery = next(intent for intent in kb["intents"] if intent["id"] == "delivery")
     delivery["answer"]["fr"] = "Oui, sous 48 heures <sauf dimanche> & jours fériés."
@@ -95,10 +86,7 @@ def tiny_bot(tiny_kb_path: Path, tmp_path_factory: pytest.TempPathFactory) -> FA
     delivery["answer"]["en"] = (paragraph * 12 + "\n\n") * 8  # about 6,500 characters
     path = tmp_path_factory.mktemp("kb") / "shop.yaml"
     path.write_text(yaml.safe_dump(kb, allow_unicode=True), encoding="utf-8")
-    knowledge = load_knowledge_base(path)
-    classifier = IntentClassifier(threshold=0.3, margin=0.3, embedding_weight=0.0)
-    classifier.fit(*knowledge.training_data())
-    return FAQBot(knowledge, classifier)
+    return pinned_bot(load_knowledge_base(path))
 
 
 def to_chat(chat_id: int) -> Any:
@@ -165,10 +153,10 @@ def test_html_pieces_escape_and_fit() -> None:
 
 
 async def test_wrong_token_is_a_configuration_error(api: FakeTelegramAPI,
-                                                    tiny_bot: FAQBot) -> None:
+                                                    html_bot: FAQBot) -> None:
     settings = settings_for(api, telegram_bot_token="987654321:AnotherWellFormedButUnknownTok")
     with pytest.raises(ConfigurationError, match="refused TELEGRAM_BOT_TOKEN"):
-        await telegram_bot.serve(tiny_bot, settings, asyncio.Event())
+        await telegram_bot.serve(html_bot, settings, asyncio.Event())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,8 +164,8 @@ async def test_wrong_token_is_a_configuration_error(api: FakeTelegramAPI,
 
 
 async def test_start_publishes_commands_in_french_and_english(api: FakeTelegramAPI,
-                                                              tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
+                                                              html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
         update_id = api.push(message_update("horaires", sender=user(1001)))
         await api.wait_for("sendMessage")
     menus = {call.params.get("language_code"): [command["command"]
@@ -221,8 +209,8 @@ async def test_start_greets_with_topics_keyboard(api: FakeTelegramAPI,
                              for topic in default_bot.topics("en")]
 
 
-async def test_faq_and_help_commands(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
+async def test_faq_and_help_commands(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
         api.push(message_update("/faq", sender=user(1001, "fr")))
         topics = await api.wait_for("sendMessage", to_chat(1001))
         api.push(message_update("/help", sender=user(1002, "en")))
@@ -233,8 +221,8 @@ async def test_faq_and_help_commands(api: FakeTelegramAPI, tiny_bot: FAQBot) -> 
     assert MENTION in helped.params["text"] and "/ask" in helped.params["text"]
 
 
-async def test_unknown_command_gets_help(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
+async def test_unknown_command_gets_help(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
         api.push(message_update("/weather", sender=user(1001, "en")))
         call = await api.wait_for("sendMessage", to_chat(1001))
     assert call.params["text"] == telegram_bot.HELP_TEXT["en"].format(bot=BOT_USERNAME)
@@ -251,20 +239,20 @@ def _photo(caption: str | None, **kwargs: Any) -> dict[str, Any]:
     return update
 
 
-async def test_media_is_answered_from_its_caption(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
+async def test_media_is_answered_from_its_caption(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
     group = group_chat()
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         api.push(_photo(None))
         fallback = await api.wait_for("sendMessage", to_chat(1001))
         api.push(_photo(f"{MENTION} ou etes vous ?", chat=group))
         answer = await api.wait_for("sendMessage", to_chat(group["id"]))
-    assert fallback.params["text"] == tiny_bot.fallback("fr").answer
+    assert fallback.params["text"] == html_bot.fallback("fr").answer
     assert answer.params["text"] == "Au 1 rue de la Paix."
 
 
 async def test_topic_button_is_acknowledged_and_answered(api: FakeTelegramAPI,
-                                                         tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
+                                                         html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
         api.push(callback_update("a:opening_hours:en", sender=user(1001, "fr")))
         answered = await api.wait_for("sendMessage", to_chat(1001))
     acknowledgement = api.calls_to("answerCallbackQuery")[0]
@@ -273,9 +261,9 @@ async def test_topic_button_is_acknowledged_and_answered(api: FakeTelegramAPI,
     assert buttons(answered) == [("Where is the shop?", "a:address:en")]
 
 
-async def test_clarify_flow_with_none_of_these(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
-        api.push(message_update("adresse horaires"))
+async def test_clarify_flow_with_none_of_these(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
+        api.push(message_update(AMBIGUOUS))
         clarify = await api.wait_for("sendMessage", to_chat(1001))
         mark = len(api.calls)
         api.push(callback_update("n:fr"))
@@ -283,21 +271,21 @@ async def test_clarify_flow_with_none_of_these(api: FakeTelegramAPI, tiny_bot: F
         mark = len(api.calls)
         api.push(callback_update(buttons(clarify)[1][1]))
         chosen = await api.wait_for("sendMessage", to_chat(1001), since=mark)
-    reply = tiny_bot.answer("adresse horaires")
+    reply = html_bot.answer(AMBIGUOUS)
     assert reply.kind == "clarify"
     assert buttons(clarify) == [*[(s.question, f"a:{s.intent}:fr") for s in reply.suggestions],
                                 (ui_text("none_of_these", "fr"), "n:fr")]
-    assert fallback.params["text"] == html.escape(tiny_bot.fallback("fr").answer, quote=False)
-    assert len(buttons(fallback)) == len(tiny_bot.topics("fr"))
+    assert fallback.params["text"] == html.escape(html_bot.fallback("fr").answer, quote=False)
+    assert len(buttons(fallback)) == len(html_bot.topics("fr"))
     assert chosen.params["text"].startswith(
-        tiny_bot.reply_for(reply.suggestions[1].intent, "fr").answer)
+        html_bot.reply_for(reply.suggestions[1].intent, "fr").answer)
     assert len(api.calls_to("answerCallbackQuery")) == 2
 
 
 @pytest.mark.parametrize("data", ["a:vanished_topic:fr", "garbage", "a::", "n:"])
-async def test_stale_button_gets_a_polite_notice(api: FakeTelegramAPI, tiny_bot: FAQBot,
+async def test_stale_button_gets_a_polite_notice(api: FakeTelegramAPI, html_bot: FAQBot,
                                                  data: str) -> None:
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         api.push(callback_update(data, sender=user(1001, "en")))
         notice = await api.wait_for("answerCallbackQuery")
     assert notice.params["text"] == ui_text("stale_button", "en")
@@ -308,12 +296,12 @@ async def test_stale_button_gets_a_polite_notice(api: FakeTelegramAPI, tiny_bot:
 # Groups
 
 
-async def test_group_chatter_is_ignored(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
+async def test_group_chatter_is_ignored(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
     group = group_chat()
     ignored = [message_update(text, chat=group) for text in
                ("horaires", "/ask@other_bot horaires", "/start@other_bot", "hello @someone")]
     sentinel = message_update(f"{MENTION} livraison", chat=group)
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         for update in ignored:
             api.push(update)
         api.push(sentinel)  # same chat: handled strictly after the ignored ones
@@ -324,11 +312,11 @@ async def test_group_chatter_is_ignored(api: FakeTelegramAPI, tiny_bot: FAQBot) 
 
 
 async def test_group_mention_and_reply_to_bot_are_answered_quoting(api: FakeTelegramAPI,
-                                                                  tiny_bot: FAQBot) -> None:
+                                                                  html_bot: FAQBot) -> None:
     group = group_chat()
     mention = message_update(f"{MENTION} ou etes vous ?", chat=group)
     reply = message_update("et les horaires ?", chat=group, reply_to=bot_message(group))
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         api.push(mention)
         api.push(reply)
         await api.wait_for("sendMessage", lambda call: len(sent_texts(api, group["id"])) == 2)
@@ -339,9 +327,9 @@ async def test_group_mention_and_reply_to_bot_are_answered_quoting(api: FakeTele
     assert second.params["reply_parameters"]["message_id"] == reply["message"]["message_id"]
 
 
-async def test_ask_command_in_groups(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
+async def test_ask_command_in_groups(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
     group = group_chat()
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         api.push(message_update(f"/ask{MENTION} livraison ?", chat=group))
         api.push(message_update("/ask", chat=group))
         api.push(message_update("/ask where is the shop", chat=group))
@@ -356,8 +344,8 @@ async def test_ask_command_in_groups(api: FakeTelegramAPI, tiny_bot: FAQBot) -> 
 # Inline mode
 
 
-async def test_inline_query_offers_answers(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
+async def test_inline_query_offers_answers(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
         api.push(inline_update("where is the shop", sender=user(1001, "fr")))
         call = await api.wait_for("answerInlineQuery")
     results = call.params["results"]
@@ -375,9 +363,9 @@ async def test_inline_query_offers_answers(api: FakeTelegramAPI, tiny_bot: FAQBo
 
 
 async def test_flood_control_is_honoured_and_the_message_delivered(api: FakeTelegramAPI,
-                                                                   tiny_bot: FAQBot) -> None:
+                                                                   html_bot: FAQBot) -> None:
     api.inject("sendMessage", Fault(status=429, retry_after=1))
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         api.push(message_update("horaires"))
         await api.wait_for("sendMessage", to_chat(1001))
     statuses = [call.status for call in api.calls_to("sendMessage")]
@@ -385,10 +373,10 @@ async def test_flood_control_is_honoured_and_the_message_delivered(api: FakeTele
 
 
 async def test_stopping_does_not_wait_out_a_long_flood_pause(api: FakeTelegramAPI,
-                                                             tiny_bot: FAQBot,
+                                                             html_bot: FAQBot,
                                                              logs: _LogRecorder) -> None:
     api.inject("sendMessage", Fault(status=429, retry_after=50))
-    async with serving(api, tiny_bot):  # would take 50 s to leave if the retry were awaited
+    async with serving(api, html_bot):  # would take 50 s to leave if the retry were awaited
         api.push(message_update("horaires"))
         await api.wait_for("sendMessage", status=429)
     abandoned = [record for record in logs.records if record.name == "bots.telegram_bot"
@@ -397,19 +385,19 @@ async def test_stopping_does_not_wait_out_a_long_flood_pause(api: FakeTelegramAP
     assert abandoned, "the undelivered answer must be logged, not dropped silently"
 
 
-async def test_server_error_is_retried(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
+async def test_server_error_is_retried(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
     api.inject("sendMessage", Fault(status=500))
     api.inject("sendMessage", Fault(status=502))
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         api.push(message_update("horaires"))
         await api.wait_for("sendMessage", to_chat(1001))
     assert [call.status for call in api.calls_to("sendMessage")] == [500, 502, 200]
 
 
-async def test_6000_character_message_is_answered(api: FakeTelegramAPI, tiny_bot: FAQBot,
+async def test_6000_character_message_is_answered(api: FakeTelegramAPI, html_bot: FAQBot,
                                                   logs: _LogRecorder) -> None:
     errors_before = sum(record.levelno >= logging.ERROR for record in logs.records)
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         api.push(message_update("horaires " + "x" * 5991))
         call = await api.wait_for("sendMessage", to_chat(1001))
     assert len(call.params["text"]) <= 4096
@@ -417,8 +405,8 @@ async def test_6000_character_message_is_answered(api: FakeTelegramAPI, tiny_bot
 
 
 async def test_long_answer_is_split_with_buttons_on_the_last_piece(api: FakeTelegramAPI,
-                                                                   tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
+                                                                   html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
         api.push(callback_update("a:delivery:en"))
         api.push(message_update("/faq"))  # same chat: comes after every piece
         await api.wait_for("sendMessage", lambda call: "reply_markup" in call.params
@@ -426,13 +414,13 @@ async def test_long_answer_is_split_with_buttons_on_the_last_piece(api: FakeTele
     pieces = sent_texts(api, 1001)[:-1]
     assert len(pieces) >= 2
     assert all(len(piece) <= 4096 for piece in pieces)
-    whole = tiny_bot.reply_for("delivery", "en").answer
+    whole = html_bot.reply_for("delivery", "en").answer
     assert " ".join(html.unescape(piece) for piece in pieces).split() == whole.split()
 
 
 async def test_html_looking_input_and_answers_are_escaped(api: FakeTelegramAPI,
-                                                          tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
+                                                          html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
         api.push(message_update("<b>livrez-vous</b> à domicile & <i>le dimanche</i> ?"))
         api.push(message_update("<script>alert(1)</script>"))
         api.push(message_update(f"/help <b>{MENTION}</b>"))
@@ -444,11 +432,11 @@ async def test_html_looking_input_and_answers_are_escaped(api: FakeTelegramAPI,
 
 
 async def test_one_chat_in_order_other_chats_meanwhile(api: FakeTelegramAPI,
-                                                       tiny_bot: FAQBot) -> None:
+                                                       html_bot: FAQBot) -> None:
     release = asyncio.Event()
     api.inject("sendMessage", Fault(status=200, hold=release))  # the first answer hangs
     questions = ["horaires", "adresse", "vous livrez ?"]
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         for question in questions:
             api.push(message_update(question, sender=user(1001)))
         api.push(message_update("horaires", sender=user(2002)))
@@ -460,8 +448,8 @@ async def test_one_chat_in_order_other_chats_meanwhile(api: FakeTelegramAPI,
     assert [text[:6] for text in sent_texts(api, 1001)] == ["Ouvert", "Au 1 r", "Oui, s"]
 
 
-async def test_duplicate_update_is_answered_once(api: FakeTelegramAPI, tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot):
+async def test_duplicate_update_is_answered_once(api: FakeTelegramAPI, html_bot: FAQBot) -> None:
+    async with serving(api, html_bot):
         api.push(message_update("horaires"), duplicate=True)
         api.push(message_update("adresse"))
         await api.wait_for("sendMessage", lambda call: call.params["text"].startswith("Au 1"))
@@ -469,10 +457,10 @@ async def test_duplicate_update_is_answered_once(api: FakeTelegramAPI, tiny_bot:
 
 
 async def test_flood_from_one_user_gets_one_notice(api: FakeTelegramAPI,
-                                                   tiny_bot: FAQBot) -> None:
+                                                   html_bot: FAQBot) -> None:
     group = group_chat()
     flooder, other = user(1001, "en"), user(2002)
-    async with serving(api, tiny_bot, rate_limit_messages=2, rate_limit_seconds=3600):
+    async with serving(api, html_bot, rate_limit_messages=2, rate_limit_seconds=3600):
         for _ in range(6):
             api.push(message_update(f"{MENTION} horaires", chat=group, sender=flooder))
         api.push(message_update(f"{MENTION} adresse", chat=group, sender=other))
@@ -483,8 +471,8 @@ async def test_flood_from_one_user_gets_one_notice(api: FakeTelegramAPI,
 
 
 async def test_allow_list_refuses_other_chats_in_silence(api: FakeTelegramAPI,
-                                                         tiny_bot: FAQBot) -> None:
-    async with serving(api, tiny_bot, allowed_chats=frozenset({2002})):
+                                                         html_bot: FAQBot) -> None:
+    async with serving(api, html_bot, allowed_chats=frozenset({2002})):
         api.push(message_update("horaires", sender=user(1001, "en")))
         api.push(message_update("horaires", sender=user(2002)))
         allowed = await api.wait_for("sendMessage", to_chat(2002))
@@ -496,10 +484,10 @@ async def test_allow_list_refuses_other_chats_in_silence(api: FakeTelegramAPI,
     assert inline.params["results"] == []
 
 
-async def test_failing_update_does_not_stop_the_bot(api: FakeTelegramAPI, tiny_bot: FAQBot,
+async def test_failing_update_does_not_stop_the_bot(api: FakeTelegramAPI, html_bot: FAQBot,
                                                     logs: _LogRecorder) -> None:
     api.inject("sendMessage", Fault(status=400, description="Bad Request: chat not found"))
-    async with serving(api, tiny_bot):
+    async with serving(api, html_bot):
         api.push(message_update("horaires"))
         api.push(message_update("adresse"))
         await api.wait_for("sendMessage", lambda call: call.params["text"].startswith("Au 1"))
@@ -513,17 +501,11 @@ async def test_failing_update_does_not_stop_the_bot(api: FakeTelegramAPI, tiny_b
 # Webhook
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-async def test_webhook_requires_the_secret(api: FakeTelegramAPI, tiny_bot: FAQBot,
+async def test_webhook_requires_the_secret(api: FakeTelegramAPI, html_bot: FAQBot,
                                            logs: _LogRecorder) -> None:
-    port = _free_port()
+    port = free_port()
     options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
-    async with serving(api, tiny_bot, webhook=options):
+    async with serving(api, html_bot, webhook=options):
         assert api.webhook is not None and api.webhook.url == options.url
         secret = api.webhook.secret
         assert secret and len(secret) >= 32
@@ -537,7 +519,7 @@ async def test_webhook_requires_the_secret(api: FakeTelegramAPI, tiny_bot: FAQBo
 
 
 async def test_webhook_secret_compared_in_constant_time_and_never_logged(
-        api: FakeTelegramAPI, tiny_bot: FAQBot, logs: _LogRecorder,
+        api: FakeTelegramAPI, html_bot: FAQBot, logs: _LogRecorder,
         monkeypatch: pytest.MonkeyPatch) -> None:
     compared: list[tuple[bytes, bytes]] = []
     constant_time = hmac.compare_digest
@@ -548,9 +530,9 @@ async def test_webhook_secret_compared_in_constant_time_and_never_logged(
 
     monkeypatch.setattr(telegram_bot.hmac, "compare_digest", compare_digest)
     wrong = "a-wrong-secret-that-must-never-be-logged"
-    port = _free_port()
+    port = free_port()
     options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
-    async with serving(api, tiny_bot, webhook=options):
+    async with serving(api, html_bot, webhook=options):
         assert api.webhook is not None and api.webhook.secret
         secret = api.webhook.secret
         assert await api.push_webhook(message_update("adresse"), secret=wrong) == 403
@@ -561,7 +543,7 @@ async def test_webhook_secret_compared_in_constant_time_and_never_logged(
 
 
 async def test_a_chat_in_flood_control_does_not_stall_the_others(
-        api: FakeTelegramAPI, tiny_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
+        api: FakeTelegramAPI, html_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
     # The flooded chat's retries give up at the stop's drain deadline: a second, not ten.
     monkeypatch.setattr(telegram_bot, "DRAIN_SECONDS", 1.0)
     flooder, others = user(1001, "en"), [user(2000 + number) for number in range(20)]
@@ -569,7 +551,7 @@ async def test_a_chat_in_flood_control_does_not_stall_the_others(
         Fault(429, retry_after=25) if method == "sendMessage" and params["chat_id"] == 1001
         else None)
     metrics = Metrics()
-    async with serving(api, FAQService(tiny_bot, metrics=metrics),
+    async with serving(api, FAQService(html_bot, metrics=metrics),
                        rate_limit_messages=200, rate_limit_seconds=3600):
         for _ in range(300):
             api.push(message_update("horaires", sender=flooder))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from telegram import Bot, InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
 from bots.telegram_transport import AiohttpRequest
+from tests.auxil.network import free_port
 from tests.fakes.telegram_api import FakeTelegramAPI, Fault
 
 TOKEN = "123456789:AAFakeTokenForTransportTests-0123456789ab"
@@ -63,9 +62,7 @@ async def test_slow_answer_is_a_timeout(api: FakeTelegramAPI) -> None:
 
 
 async def test_unreachable_server_is_a_network_error_without_the_token() -> None:
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nobody listens on it
     request = _request()
     await request.initialize()
     try:
