@@ -25,25 +25,40 @@ from __future__ import annotations
 import json
 import logging
 import math
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain, count, pairwise
+from itertools import chain, count
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
+from core.classifier.calibration import (
+    _DEFAULT_SLOPE,
+    _sure,
+    choose_cascade_cut,
+    choose_margin,
+    choose_platt,
+    choose_temperature,
+    choose_threshold,
+)
+from core.classifier.features import (
+    Analysed,
+    FloatArray,
+    IntArray,
+    _block_values,
+    _frequencies,
+    _summed,
+    char_features,
+    word_features,
+)
+from core.classifier.training import _Counts, _Fitted, _fold_count, _out_of_fold_scores, _OutOfFold
 from core.encoder import DIMENSIONS, SentenceEncoder, shared_encoder
 from core.text import normalize
 
 logger = logging.getLogger(__name__)
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-Analysed = list[list[str]]  # one list of n-grams per feature block
 
 FORMAT_VERSION = 3  # 3: sentence-embedding block and the n-gram model of the cascade
 # Internal name of the out-of-scope class; the NUL byte keeps it apart from any real label.
@@ -51,28 +66,14 @@ _OOS = "\x00out-of-scope"
 # Fallbacks when cross-validation is impossible (too little data to hold any out).
 _DEFAULT_THRESHOLD = 0.3
 _DEFAULT_MARGIN = 0.05
-# Linear SVM scores live roughly in [-1, 1]; this scale makes logistic outputs usable.
-_DEFAULT_SLOPE = 10.0
-# Clarification offers the top three; a truth ranked lower cannot be rescued by asking.
-_CLARIFY_TOP = 3
-# A needless clarification (one extra click) costs half as much as a wrong answer given.
-_ASK_COST = 0.5
 # Words whose character n-grams are kept looked up (IntentClassifier._char_keys); past this
 # many the table starts again, so that its memory stays bounded whatever people type.
 _WORD_TABLE_SIZE = 20_000
-# Out of fold, how often the cascade's n-gram model must give the full model's decision where
-# it answers alone (choose_cascade_cut).
-_CASCADE_AGREEMENT = 0.995
 # Scale of the sentence-embedding block (a unit vector) beside the unit-length n-gram blocks;
 # chosen on training and validation data only (docs/benchmarks.md).
 EMBEDDING_WEIGHT = 2.0
 # Questions `predict` scores at once: bounds the temporary (n-grams x classes) matrix.
 _BATCH = 256
-# Stopping tolerance of the linear SVM solver: scikit-learn's default for the model kept; the
-# cross-validation models only feed the calibration and cut-offs, which the looser one leaves
-# as they were (default KB: threshold 0.6722 -> 0.6720) for a quarter less solver time.
-_TOLERANCE = 1e-4
-_CV_TOLERANCE = 1e-2
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,75 +89,6 @@ class Prediction:
     confidence: float
     ranking: list[tuple[str, float]] = field(default_factory=list)
 
-
-# ---------------------------------------------------------------------------- features
-
-
-def word_features(words: Sequence[str]) -> list[str]:
-    """Word unigrams and bigrams of already normalised words."""
-    return [*words, *(f"{a} {b}" for a, b in pairwise(words))]
-
-
-def char_features(words: Sequence[str], low: int = 2, high: int = 5) -> list[str]:
-    """Character n-grams inside space-padded words ("char_wb"): robust to typos and endings."""
-    grams: list[str] = []
-    for word in words:
-        padded = f" {word} "
-        size = len(padded)
-        for n in range(low, min(high, size) + 1):
-            grams += [padded[i : i + n] for i in range(size - n + 1)]
-    return grams
-
-
-def _frequencies(grams: Counter[Any]) -> FloatArray:
-    """How often each n-gram occurs, in the Counter's order."""
-    return np.fromiter(grams.values(), dtype=np.float64, count=len(grams))
-
-
-def _block_values(keys: IntArray, counts: FloatArray, idf: FloatArray, unseen_idf: float,
-                  scale: float) -> tuple[IntArray, FloatArray]:
-    """The known rows of one block's n-grams, and their sublinear tf-idf values, l2-normalised
-    and scaled.
-
-    `keys` are weight-matrix rows, or negative numbers for n-grams the model does not know.
-    Those get no row, but they still count in the vector's length (with the idf of a term no
-    training text had): a question made mostly of words the model never saw gets a short
-    vector, hence low scores, which is what out-of-scope questions look like.
-    """
-    weights = 1.0 + np.log(counts)
-    known = keys >= 0
-    rows = keys[known]
-    values = weights[known] * idf[rows]
-    if not len(rows):
-        return rows, values
-    unknown = weights[~known] * unseen_idf
-    values *= scale / math.sqrt(float(values @ values) + float(unknown @ unknown))
-    return rows, values
-
-
-def _summed(features: list[tuple[IntArray, FloatArray]], weights: FloatArray,
-            intercepts: FloatArray) -> FloatArray:
-    """Raw linear scores of several texts' n-gram features: one gather and one sum over all
-    their rows (`np.add.reduceat` sums a text's rows the same way alone or in a batch)."""
-    sizes = np.array([len(rows) for rows, _ in features], dtype=np.int64)
-    decisions: FloatArray = np.tile(intercepts, (len(features), 1))
-    filled = np.flatnonzero(sizes)
-    if len(filled):
-        rows = np.concatenate([rows for rows, _ in features])
-        values = np.concatenate([values for _, values in features])
-        starts = (np.cumsum(sizes) - sizes)[filled]
-        decisions[filled] += np.add.reduceat(weights[rows] * values[:, None], starts)
-    return decisions
-
-
-def _sure(probs: FloatArray, cut: float, margin: float) -> npt.NDArray[np.bool_]:
-    """Whether the cascade's n-gram model answers alone: its top score reaches `cut` and
-    leads the next one by at least `margin` (so the full model would not ask either)."""
-    top = probs.max(axis=-1)
-    if probs.shape[-1] < 2:
-        return np.asarray(top >= cut)
-    two = np.partition(probs, -2, axis=-1)
-    return np.asarray((top >= cut) & (two[..., -1] - two[..., -2] >= margin))
 
 
 # ---------------------------------------------------------------------------- classifier
@@ -642,411 +574,3 @@ class IntentClassifier:
         with np.load(Path(path), allow_pickle=False) as data:
             return cls.from_arrays({name: data[name] for name in data.files})
 
-
-# ---------------------------------------------------------------------------- cut-offs
-
-
-def choose_temperature(scores: FloatArray, truth: IntArray) -> float:
-    """The softmax temperature (0.01 to 2) that minimises the log loss of out-of-fold scores.
-
-    Linear SVM scores rank well but are not probabilities; one shared temperature (as in
-    "temperature scaling") turns them into confidences without changing any ranking. The loss
-    has a single minimum (it is convex in 1 / temperature), so a bounded scalar search finds it.
-    """
-    from scipy.optimize import minimize_scalar
-
-    top = scores.max(axis=1, keepdims=True)
-    shifted = scores - top
-    true_shifted = shifted[np.arange(len(truth)), truth]
-
-    def log_loss(log_temperature: float) -> float:
-        temperature = math.exp(log_temperature)
-        log_norm = np.log(np.exp(shifted / temperature).sum(axis=1))
-        return float(np.mean(log_norm - true_shifted / temperature))
-
-    bounds = (math.log(0.01), math.log(2.0))
-    found = minimize_scalar(log_loss, bounds=bounds, method="bounded", options={"xatol": 1e-3})
-    return math.exp(float(found.x))
-
-
-def choose_platt(margins: FloatArray, truth: IntArray) -> tuple[float, float]:
-    """(slope, bias) of a logistic function of the top label's margin over out-of-scope.
-
-    Fitted on out-of-fold margins to the event "the top label is the right one", so a score
-    reads as the chance that answering with it is right.
-    """
-    top = margins.argmax(axis=1)
-    right = (top == truth).astype(int)
-    if right.min() == right.max():
-        return _DEFAULT_SLOPE, 0.0
-    from sklearn.linear_model import LogisticRegression
-
-    best = margins.max(axis=1, keepdims=True)
-    model = LogisticRegression(C=100.0).fit(best, right)
-    return float(model.coef_[0, 0]), float(model.intercept_[0])
-
-
-def choose_threshold(probs: FloatArray, truth: IntArray) -> tuple[float, dict[str, Any]]:
-    """The rejection threshold that maximises the cross-validated objective.
-
-    `probs` are out-of-fold in-scope scores, `truth` the true column (-1 for out of scope).
-    With out-of-scope examples the objective is the mean of in-scope accuracy (correct and
-    accepted) and out-of-scope recall (rejected); without, the in-scope F1 of accepted answers.
-    """
-    top = probs.max(axis=1)
-    oos = truth < 0
-    correct = (probs.argmax(axis=1) == truth) & ~oos
-    in_scope = max(1, int((~oos).sum()))
-    best = (-1.0, 0.0, 0.0, 0.0)
-    for threshold in _candidates(top):
-        accepted = top >= threshold
-        accuracy = float((correct & accepted).sum()) / in_scope
-        if oos.any():
-            recall = float((oos & ~accepted).sum()) / int(oos.sum())
-            objective = (accuracy + recall) / 2
-        else:
-            recall = 0.0
-            precision = float((correct & accepted).sum()) / max(1, int(accepted.sum()))
-            objective = 2 * precision * accuracy / max(1e-12, precision + accuracy)
-        if objective > best[0]:
-            best = (objective, float(threshold), accuracy, recall)
-    objective, threshold, accuracy, recall = best
-    report: dict[str, Any] = {
-        "objective": "mean(in-scope accuracy, oos recall)" if oos.any() else "in-scope F1",
-        "objective_value": round(objective, 4),
-        "in_scope_accuracy": round(accuracy, 4),
-        "top1_accuracy": round(float(correct.sum()) / in_scope, 4),
-    }
-    if oos.any():
-        report["oos_recall"] = round(recall, 4)
-    return threshold, report
-
-
-def _candidates(top: FloatArray) -> FloatArray:
-    """Thresholds worth trying: one under every score (0 for probabilities), midpoints between
-    observed scores (at most ~400), one above all."""
-    values = np.unique(top)
-    if len(values) > 400:
-        values = np.unique(np.quantile(top, np.linspace(0, 1, 401)))
-    mids = (values[:-1] + values[1:]) / 2
-    lowest = 0.0 if values[0] >= 0 else float(values[0]) - 1.0
-    return np.concatenate([[lowest], mids, values[-1:] + 1e-9])
-
-
-def choose_margin(probs: FloatArray, truth: IntArray, threshold: float) -> float:
-    """The score gap under which asking the user beats answering with the top intent.
-
-    For accepted in-scope out-of-fold answers, a margin m makes the bot ask whenever the top
-    two scores are closer than m, offering the top intents within m of the best. Asking
-    rescues an answer whose top intent was wrong when the truth is among those offered, and
-    costs a needless click when the top intent was right; a click counts as half a wrong
-    answer (`_ASK_COST`). The margin maximises rescued - cost x needlessly asked; 0 when
-    asking never pays.
-    """
-    keep = (truth >= 0) & (probs.max(axis=1) >= threshold)
-    if probs.shape[1] < 2 or not keep.any():
-        return 0.0
-    sub, true = probs[keep], truth[keep]
-    order = np.argsort(-sub, axis=1, kind="stable")
-    ranked = np.take_along_axis(sub, order, axis=1)
-    gaps = ranked[:, 0] - ranked[:, 1]
-    right = order[:, 0] == true
-    # How far below the top the truth sits, if it is among the candidates that can be shown.
-    offered = (order[:, :_CLARIFY_TOP] == true[:, None]).any(axis=1)
-    truth_gap = np.where(offered, ranked[:, 0] - sub[np.arange(len(true)), true], np.inf)
-    best_gain, best_margin = 0.0, 0.0
-    for margin in _candidates(gaps)[1:]:
-        asked = gaps < margin
-        rescued = int((asked & ~right & (truth_gap < margin)).sum())
-        gain = rescued - _ASK_COST * int((asked & right).sum())
-        if gain > best_gain:
-            best_gain, best_margin = gain, float(margin)
-    return best_margin
-
-
-def choose_cascade_cut(quick: FloatArray, full: FloatArray, threshold: float,
-                       margin: float) -> float:
-    """The lowest n-gram model score from which it may answer alone.
-
-    `quick` and `full` are the two models' out-of-fold scores. Among the examples the n-gram
-    model would answer alone (scoring at least the cut and leading by `margin`), its answer
-    must be the full model's decision (which rejects under `threshold`) at least
-    `_CASCADE_AGREEMENT` of the time, so that the cascade stays the full model's twin. Never
-    under `threshold`: only answers are left to the n-gram model.
-    """
-    top = quick.max(axis=1)
-    order = np.argsort(-top, kind="stable")
-    ranked = top[order]
-    full_answer = np.where(full.max(axis=1) >= threshold, full.argmax(axis=1), -1)
-    answers = _sure(quick, -math.inf, margin)[order]
-    differ = (quick.argmax(axis=1) != full_answer)[order] & answers
-    answered = np.maximum(np.cumsum(answers), 1)
-    agree = np.cumsum(differ) <= (1 - _CASCADE_AGREEMENT) * answered
-    # A cut takes tied scores together: it can fall only before a lower score.
-    before_lower = np.append(ranked[1:] < ranked[:-1], True)
-    fine = np.flatnonzero(agree & before_lower & (ranked >= threshold))
-    return float(ranked[fine[-1]]) if len(fine) else math.inf
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def _fold_count(targets: list[str], wanted: int) -> int:
-    """As many folds as asked, but no more than the rarest class has examples (at least 2)."""
-    counts = Counter(targets)
-    if len(counts) < 2 or len(targets) < 4:
-        return 0
-    return max(2, min(wanted, *counts.values()))
-
-
-@dataclass(frozen=True, slots=True)
-class _OutOfFold:
-    """What cross-validation tells the cascade: true columns, the full model's calibrated
-    scores, and the n-gram model's raw ones (None without an embedding block)."""
-
-    truth: IntArray
-    probs: FloatArray
-    quick: FloatArray | None
-
-
-def _out_of_fold_scores(
-    config: IntentClassifier, counts: _Counts, targets: list[str], folds: int
-) -> tuple[FloatArray, FloatArray | None]:
-    """Linear scores of each training example from a model that did not see it; and, with an
-    embedding block, those of a model on the n-grams alone (the cascade's).
-
-    Each fold re-learns its vocabulary and idf from its own training part, as a model trained
-    on that part alone would. A class missing from a fold's training part scores 0.
-    """
-    from sklearn.model_selection import StratifiedKFold
-
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.random_state)
-    scores = np.zeros((len(targets), len(config._classes)))
-    quick = None if counts.dense is None else np.zeros_like(scores)
-    column = {label: i for i, label in enumerate(config._classes)}
-    with warnings.catch_warnings():
-        # Rare classes (fewer examples than folds) are expected in small knowledge bases.
-        warnings.simplefilter("ignore", UserWarning)
-        splits = list(splitter.split(np.zeros(len(targets)), targets))
-    # One fold after the other: liblinear seeds the C library's global random generator, so
-    # folds fitted in parallel threads would not give the same model twice.
-    for train, test in splits:
-        fitted = _Fitted.fit(config, counts, train, [targets[i] for i in train], _CV_TOLERANCE)
-        columns = np.array([column[label] for label in fitted.classes])
-        scores[np.ix_(test, columns)] = fitted.decision_rows(counts, test)
-        if quick is not None:
-            ngrams = _Fitted.fit(config, counts, train, [targets[i] for i in train],
-                                 _CV_TOLERANCE, dense=False)
-            quick[np.ix_(test, columns)] = ngrams.decision_rows(counts, test)
-    return scores, quick
-
-
-# ---------------------------------------------------------------------------- scikit-learn
-
-
-class _Counts:
-    """n-gram counts of every training text, one sparse matrix per block, computed once.
-
-    Cross-validation folds slice these rows instead of re-reading the texts. Columns come in
-    order of first appearance (no sorting), and each distinct word's character n-grams are
-    looked up once: both matter, as this runs on every training.
-    """
-
-    def __init__(self, texts_words: list[list[str]], char_ngrams: tuple[int, int],
-                 dense: FloatArray | None = None) -> None:
-        self.dense = dense  # the scaled embedding block of every text, when there is one
-        word_vocab: dict[str, int] = {}
-        char_vocab: dict[str, int] = {}
-        char_columns: dict[str, list[int]] = {}  # word -> the columns of its n-grams
-        word_rows: list[list[int]] = []
-        char_rows: list[list[int]] = []
-        for words in texts_words:
-            word_rows.append([word_vocab.setdefault(gram, len(word_vocab))
-                              for gram in word_features(words)])
-            row: list[int] = []
-            for word in words:
-                columns = char_columns.get(word)
-                if columns is None:
-                    columns = [char_vocab.setdefault(gram, len(char_vocab))
-                               for gram in char_features([word], *char_ngrams)]
-                    char_columns[word] = columns
-                row += columns
-            char_rows.append(row)
-        self.matrices = [_count_matrix(word_rows, len(word_vocab)),
-                         _count_matrix(char_rows, len(char_vocab))]
-        self.names = [np.array(list(word_vocab), dtype=str), np.array(list(char_vocab), dtype=str)]
-
-
-def _count_matrix(rows: list[list[int]], width: int) -> Any:
-    """Sparse counts from each row's list of column ids (repeats add up)."""
-    from scipy.sparse import csr_matrix
-
-    lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    indices = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(indptr[-1]))
-    matrix = csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), width))
-    matrix.sum_duplicates()
-    return matrix
-
-
-class _Fitted:
-    """TF-IDF weights and a one-vs-rest linear SVM, fitted on some training rows, with the
-    embedding block (`dense`) or on the n-grams alone."""
-
-    def __init__(self, config: IntentClassifier, dense: bool) -> None:
-        self.config = config
-        self.dense = dense
-        self.classes: list[str] = []
-        self.kept: list[IntArray] = []  # per block: columns of the count matrix kept
-        self.names: list[npt.NDArray[np.str_]] = []
-        self.tfidf: list[Any] = []
-        self.unseen_idf = 1.0
-        self.model: Any = None
-
-    @classmethod
-    def fit(
-        cls, config: IntentClassifier, counts: _Counts, rows: IntArray, targets: list[str],
-        tolerance: float = _TOLERANCE, *, dense: bool = True,
-    ) -> _Fitted:
-        """Fit on `rows` of the count matrices (and of the embedding block, if `dense` and
-        there is one); `targets` are those rows' classes; the solver stops at `tolerance`."""
-        from sklearn.feature_extraction.text import TfidfTransformer
-
-        self = cls(config, dense and counts.dense is not None)
-        # scikit-learn's smoothed idf of a document frequency of 0.
-        self.unseen_idf = math.log(1 + len(rows)) + 1
-        min_dfs = [1, config.min_df]
-        for matrix, names, min_df in zip(counts.matrices, counts.names, min_dfs, strict=True):
-            part = matrix[rows]
-            # The vocabulary of these rows alone, as a vectoriser fitted on them would keep.
-            kept = np.flatnonzero(np.asarray((part > 0).sum(axis=0)).ravel() >= min_df)
-            self.kept.append(kept)
-            self.names.append(names[kept])
-            tfidf = TfidfTransformer(sublinear_tf=True, norm=None).fit(part[:, kept])
-            self.tfidf.append(tfidf)
-        self.classes = sorted(set(targets))
-        if len(self.classes) > 1:
-            features = self._stack([m[rows] for m in counts.matrices], _rows(counts.dense, rows))
-            self.model = self._linear_model(tolerance).fit(features, targets)
-            self.classes = [str(label) for label in self.model.classes_]
-        return self
-
-    def _linear_model(self, tolerance: float) -> Any:
-        from sklearn.svm import LinearSVC
-
-        return LinearSVC(C=self.config.C, tol=tolerance, random_state=self.config.random_state)
-
-    def _stack(self, block_counts: list[Any], dense: FloatArray | None) -> Any:
-        """Features of rows of the shared count matrices: blocks side by side, scaled, then
-        the embedding block if this model has one.
-
-        Columns outside a block's vocabulary are the n-grams this model does not know.
-        """
-        from scipy.sparse import csr_matrix, hstack
-
-        parts = []
-        for matrix, kept, tfidf, scale in zip(
-            block_counts, self.kept, self.tfidf, self.config.block_weights, strict=True
-        ):
-            unknown = np.setdiff1d(np.arange(matrix.shape[1]), kept, assume_unique=True)
-            unknown_mass = self._unknown_mass(matrix[:, unknown])
-            parts.append(_normalise(tfidf.transform(matrix[:, kept]), unknown_mass) * scale)
-        if self.dense:
-            parts.append(csr_matrix(dense))
-        return hstack(parts).tocsr()
-
-    def _unknown_mass(self, unknown_counts: Any) -> FloatArray:
-        """Squared tf-idf length of each row's unknown n-grams."""
-        squares = unknown_counts.tocsr(copy=True).astype(np.float64)
-        squares.data = ((1.0 + np.log(squares.data)) * self.unseen_idf) ** 2
-        return np.asarray(squares.sum(axis=1), dtype=np.float64).ravel()
-
-    def decision_rows(self, counts: _Counts, rows: IntArray) -> FloatArray:
-        """Scores of some rows of the shared count matrices, in `classes` order."""
-        dense = _rows(counts.dense, rows) if self.dense else None
-        return self._decision(self._stack([m[rows] for m in counts.matrices], dense))
-
-    def decision_function(self, analysed: list[Analysed], dense: FloatArray | None) -> FloatArray:
-        """Scores of new texts, computed with scikit-learn (the reference path); `dense` is
-        their embedding block."""
-        from scipy.sparse import csr_matrix, hstack
-        from sklearn.feature_extraction.text import CountVectorizer
-
-        parts = []
-        blocks = zip(self.names, self.tfidf, self.config.block_weights, strict=True)
-        for block, (names, tfidf, scale) in enumerate(blocks):
-            docs = [doc[block] for doc in analysed]
-            vectoriser = CountVectorizer(analyzer=_identity, vocabulary=names.tolist())
-            known = tfidf.transform(vectoriser.transform(docs))
-            vocabulary = set(names)
-            unknown_mass = np.array([
-                sum(((1.0 + math.log(n)) * self.unseen_idf) ** 2
-                    for gram, n in Counter(doc).items() if gram not in vocabulary)
-                for doc in docs
-            ])
-            parts.append(_normalise(known, unknown_mass) * scale)
-        if self.dense:
-            parts.append(csr_matrix(dense))
-        return self._decision(hstack(parts).tocsr())
-
-    def _decision(self, features: Any) -> FloatArray:
-        if self.model is None:
-            return np.zeros((features.shape[0], 1))
-        scores = np.asarray(self.model.decision_function(features), dtype=np.float64)
-        if scores.ndim == 1:
-            # A binary model scores class 1 only; class 0 gets the opposite score.
-            scores = np.column_stack([-scores, scores])
-        return scores
-
-    def vocabularies(self) -> list[dict[str, int]]:
-        """n-gram -> column dicts, one per block."""
-        return [{str(name): i for i, name in enumerate(names)} for names in self.names]
-
-    def idfs(self) -> list[FloatArray]:
-        """Idf weights, one array per block."""
-        return [np.asarray(tfidf.idf_, dtype=np.float64) for tfidf in self.tfidf]
-
-    def linear(self) -> tuple[FloatArray, FloatArray]:
-        """(features x classes) weights and per-class intercepts."""
-        width = sum(len(names) for names in self.names) + (DIMENSIONS if self.dense else 0)
-        if self.model is None:
-            return np.zeros((width, 1)), np.zeros(1)
-        coef = np.asarray(self.model.coef_, dtype=np.float64)
-        intercept = np.asarray(self.model.intercept_, dtype=np.float64)
-        if coef.shape[0] == 1:
-            coef = np.vstack([-coef, coef])
-            intercept = np.array([-intercept[0], intercept[0]])
-        return np.ascontiguousarray(coef.T), intercept
-
-
-def _normalise(known: Any, unknown_mass: FloatArray) -> Any:
-    """Divide each row by the length of all its n-grams, known and unknown."""
-    from scipy.sparse import diags
-
-    squared = np.asarray(known.multiply(known).sum(axis=1), dtype=np.float64).ravel()
-    length = np.sqrt(squared + unknown_mass)
-    inverse = np.divide(1.0, length, out=np.zeros_like(length), where=length > 0)
-    return diags(inverse) @ known
-
-
-def _rows(dense: FloatArray | None, rows: IntArray) -> FloatArray | None:
-    return None if dense is None else dense[rows]
-
-
-def _identity(grams: list[str]) -> list[str]:
-    """Analyzer for scikit-learn vectorisers fed with pre-computed n-grams."""
-    return grams
-
-
-__all__ = [
-    "EMBEDDING_WEIGHT",
-    "IntentClassifier",
-    "Prediction",
-    "char_features",
-    "choose_cascade_cut",
-    "choose_margin",
-    "choose_platt",
-    "choose_temperature",
-    "choose_threshold",
-    "word_features",
-]
