@@ -10,7 +10,8 @@ from core.classifier.calibration import (
     choose_threshold,
 )
 from core.classifier.features import char_features, word_features
-from core.classifier.model import EMBEDDING_WEIGHT, FORMAT_VERSION, IntentClassifier, Prediction
+from core.classifier.model import EMBEDDING_WEIGHT, IntentClassifier, Prediction
+from core.classifier.persistence import FORMAT_VERSION
 
 __all__ = [
     "EMBEDDING_WEIGHT",

@@ -4,6 +4,7 @@ the rejection threshold, the clarification margin and the cascade's cut."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,60 @@ _ASK_COST = 0.5
 # Out of fold, how often the cascade's n-gram model must give the full model's decision where
 # it answers alone (choose_cascade_cut).
 _CASCADE_AGREEMENT = 0.995
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """How a model's raw decisions read as confidences (see `calibrate`): `slope` and `bias`
+    turn the top label's margin over the out-of-scope class into a confidence (without that
+    class, `slope` is the softmax's inverse temperature); `spread` scales the gaps between
+    labels."""
+
+    slope: float = _DEFAULT_SLOPE
+    bias: float = 0.0
+    spread: float = _DEFAULT_SLOPE
+
+
+def oos_margins(decisions: FloatArray, in_scope: IntArray, oos: int) -> FloatArray:
+    """Each in-scope class's score minus the out-of-scope class's score (column `oos`)."""
+    result: FloatArray = decisions[..., in_scope] - decisions[..., oos, None]
+    return result
+
+
+def calibrate(decisions: FloatArray, calibration: Calibration, in_scope: IntArray,
+              oos: int) -> FloatArray:
+    """In-scope scores in [0, 1] from raw decisions (rows of classes, or one row); `in_scope`
+    are the model columns of the labels, `oos` the out-of-scope class's column (-1: none).
+
+    With an out-of-scope class, the top label's score is a logistic function of how far
+    its decision stands above the out-of-scope class's (fitted as in Platt scaling to
+    "the top label is right"): two close in-scope labels do not lower it, as they are a
+    case for clarifying, not for rejecting. Every other label scores that confidence
+    times exp(spread * its gap to the top label), so the gap between the first two
+    scores measures how ambiguous the question is. Without one, a softmax.
+    """
+    result: FloatArray
+    if oos >= 0:
+        margins = oos_margins(decisions, in_scope, oos)
+        best = margins.max(axis=-1, keepdims=True)
+        confidence = 1.0 / (1.0 + np.exp(-(calibration.slope * best + calibration.bias)))
+        result = confidence * np.exp(calibration.spread * (margins - best))
+    else:
+        logits = decisions * calibration.slope
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        result = shifted / shifted.sum(axis=-1, keepdims=True)
+    return result
+
+
+def fit_calibration(decisions: FloatArray, truth: IntArray, in_scope: IntArray,
+                    oos: int) -> Calibration:
+    """The calibration that makes out-of-fold decisions read as confidences."""
+    if oos < 0:
+        return Calibration(1 / choose_temperature(decisions, truth), 0.0, _DEFAULT_SLOPE)
+    margins = oos_margins(decisions, in_scope, oos)
+    slope, bias = choose_platt(margins, truth)
+    kept = truth >= 0
+    return Calibration(slope, bias, 1 / choose_temperature(margins[kept], truth[kept]))
 
 
 def _sure(probs: FloatArray, cut: float, margin: float) -> npt.NDArray[np.bool_]:

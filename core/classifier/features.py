@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from itertools import pairwise
+from itertools import chain, count, pairwise
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,9 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Analysed = list[list[str]]  # one list of n-grams per feature block
+# Words whose character n-grams are kept looked up (FeatureReader._char_keys); past this
+# many the table starts again, so that its memory stays bounded whatever people type.
+_WORD_TABLE_SIZE = 20_000
 
 
 def word_features(words: Sequence[str]) -> list[str]:
@@ -73,3 +76,64 @@ def _summed(features: list[tuple[IntArray, FloatArray]], weights: FloatArray,
         decisions[filled] += np.add.reduceat(weights[rows] * values[:, None], starts)
     return decisions
 
+
+
+class FeatureReader:
+    """The n-gram features of normalised words for one fitted vocabulary: weight-matrix rows
+    and tf-idf values, the word block then the character block (numpy only)."""
+
+    def __init__(self, vocabularies: list[dict[str, int]], idfs: list[FloatArray],
+                 unseen_idf: float, block_weights: list[float],
+                 char_ngrams: tuple[int, int]) -> None:
+        self._word_vocab, self._char_vocab = vocabularies
+        self._char_offset = len(self._word_vocab)  # char rows follow the word block's
+        self._idf = np.concatenate(idfs)  # every block's idf, in weight-matrix row order
+        self._unseen_idf = unseen_idf  # idf of an n-gram no training text had
+        self._block_weights = block_weights
+        self._char_ngrams = char_ngrams
+        self._char_keys_of: dict[str, tuple[int, ...]] = {}  # word -> its n-grams' rows
+        self._unknown_ids: dict[str, int] = {}  # unknown n-gram -> its (negative) id
+        self._new_ids = count(1)  # never restarts: two unknown n-grams never share an id
+
+    @property
+    def width(self) -> int:
+        """How many n-gram features the vocabulary knows."""
+        return self._char_offset + len(self._char_vocab)
+
+    def forget_words(self) -> None:
+        """Empty the per-word n-gram look-ups (benchmarks time questions cold with it)."""
+        self._char_keys_of.clear()
+        self._unknown_ids.clear()
+
+    def read(self, words: list[str]) -> tuple[IntArray, FloatArray]:
+        """Weight-matrix rows and feature values of one text's words, the blocks side by side."""
+        if len(self._char_keys_of) + len(words) > _WORD_TABLE_SIZE:
+            self.forget_words()
+        word_grams = Counter(word_features(words))
+        char_grams = Counter(chain.from_iterable(map(self._char_keys, words)))
+        vocab = self._word_vocab  # the word block comes first: its rows are its columns
+        word_keys = np.array([vocab.get(gram, -1) for gram in word_grams], dtype=np.int64)
+        char_keys = np.fromiter(char_grams, dtype=np.int64, count=len(char_grams))
+        word_scale, char_scale = self._block_weights
+        word_rows, word_values = _block_values(word_keys, _frequencies(word_grams), self._idf,
+                                               self._unseen_idf, word_scale)
+        char_rows, char_values = _block_values(char_keys, _frequencies(char_grams), self._idf,
+                                               self._unseen_idf, char_scale)
+        return np.concatenate([word_rows, char_rows]), np.concatenate([word_values, char_values])
+
+    def _char_keys(self, word: str) -> tuple[int, ...]:
+        """The weight-matrix rows of a word's character n-grams, a negative id for each one the
+        model does not know (so that its repeats still count).
+
+        Kept per word: questions reuse words, and finding their n-grams was most of the cost
+        of a prediction.
+        """
+        keys = self._char_keys_of.get(word)
+        if keys is None:
+            vocab, offset = self._char_vocab, self._char_offset
+            keys = tuple(
+                offset + vocab[gram] if gram in vocab
+                else self._unknown_ids.setdefault(gram, -next(self._new_ids))
+                for gram in char_features([word], *self._char_ngrams))
+            self._char_keys_of[word] = keys
+        return keys

@@ -22,53 +22,40 @@ margin are chosen by stratified cross-validation on the training data.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain, count
 from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
 
-from core.classifier.calibration import (
-    _DEFAULT_SLOPE,
-    _sure,
-    choose_cascade_cut,
-    choose_margin,
-    choose_platt,
-    choose_temperature,
-    choose_threshold,
-)
+from core.classifier import persistence
+from core.classifier.calibration import Calibration, _sure, calibrate
 from core.classifier.features import (
     Analysed,
+    FeatureReader,
     FloatArray,
     IntArray,
-    _block_values,
-    _frequencies,
     _summed,
     char_features,
     word_features,
 )
-from core.classifier.training import _Counts, _Fitted, _fold_count, _out_of_fold_scores, _OutOfFold
+from core.classifier.persistence import OUT_OF_SCOPE, Learned
+from core.classifier.training import (
+    DEFAULT_MARGIN,
+    DEFAULT_THRESHOLD,
+    _Fitted,
+    class_columns,
+    train,
+)
 from core.encoder import DIMENSIONS, SentenceEncoder, shared_encoder
 from core.text import normalize
 
 logger = logging.getLogger(__name__)
 
-FORMAT_VERSION = 3  # 3: sentence-embedding block and the n-gram model of the cascade
-# Internal name of the out-of-scope class; the NUL byte keeps it apart from any real label.
-_OOS = "\x00out-of-scope"
-# Fallbacks when cross-validation is impossible (too little data to hold any out).
-_DEFAULT_THRESHOLD = 0.3
-_DEFAULT_MARGIN = 0.05
-# Words whose character n-grams are kept looked up (IntentClassifier._char_keys); past this
-# many the table starts again, so that its memory stays bounded whatever people type.
-_WORD_TABLE_SIZE = 20_000
 # Scale of the sentence-embedding block (a unit vector) beside the unit-length n-gram blocks;
 # chosen on training and validation data only (docs/benchmarks.md).
 EMBEDDING_WEIGHT = 2.0
@@ -130,40 +117,27 @@ class IntentClassifier:
         self.margin = margin
         self.cv_folds = cv_folds
         self.random_state = random_state
-        self.threshold_ = _DEFAULT_THRESHOLD
-        self.margin_ = _DEFAULT_MARGIN
-        # Calibration (see _calibrate): slope_ and bias_ turn the top label's margin over the
-        # out-of-scope class into a confidence; spread_ scales the gaps between labels.
-        self.slope_ = _DEFAULT_SLOPE
-        self.bias_ = 0.0
-        self.spread_ = _DEFAULT_SLOPE
-        # The cascade's n-gram model (it reads the same n-gram rows, with weights and a
-        # calibration of its own) answers alone when its top score reaches cascade_cut_ and
-        # leads the next by at least margin_ (never, without an encoder).
+        # Set by fit() or load(): see Learned. The cascade's n-gram model (it reads the same
+        # n-gram rows, with weights and a calibration of its own) answers alone when its top
+        # score reaches cascade_cut_ and leads the next by at least margin_ (never, without an
+        # encoder).
+        self.threshold_ = DEFAULT_THRESHOLD
+        self.margin_ = DEFAULT_MARGIN
         self.cascade_cut_ = math.inf
-        self._quick_weights = np.zeros((0, 0))
-        self._quick_intercepts = np.zeros(0)
-        self._quick_calibration = (_DEFAULT_SLOPE, 0.0, _DEFAULT_SLOPE)
         self.labels_: list[str] = []
-        self._classes: list[str] = []  # model columns: labels_ and maybe _OOS
-        self._vocabs: list[dict[str, int]] = []  # per block: n-gram -> column in its block
-        self._idfs: list[FloatArray] = []
-        self._offsets: list[int] = []  # first row of each block in the weight matrix
-        self._unseen_idf = 1.0  # idf of an n-gram no training text had
+        self._learned: Learned | None = None
+        self._classes: list[str] = []  # model columns: labels_ and maybe OUT_OF_SCOPE
         self._weights = np.zeros((0, 0))  # n-gram rows of the full model
         self._dense_weights = np.zeros((0, 0))  # its embedding rows, scaled by the block weight
         self._intercepts = np.zeros(0)
-        self._report: dict[str, Any] = {}
+        self._quick_weights = np.zeros((0, 0))
+        self._quick_intercepts = np.zeros(0)
+        self._in_scope = np.zeros(0, dtype=np.int64)  # model columns of labels_, in order
+        self._oos = -1  # model column of the out-of-scope class
         # Only in the process that called fit(): the full model and the cascade's n-gram one.
         self._sklearn: _Fitted | None = None
         self._sklearn_quick: _Fitted | None = None
-        # Read by every prediction, computed once (_prepare_prediction).
-        self._idf = np.zeros(0)  # every block's idf, in weight-matrix row order
-        self._in_scope = np.zeros(0, dtype=np.int64)  # model columns of labels_, in order
-        self._oos = -1  # model column of the out-of-scope class
-        self._char_keys_of: dict[str, tuple[int, ...]] = {}  # word -> its n-grams' rows
-        self._unknown_ids: dict[str, int] = {}  # unknown n-gram -> its (negative) id
-        self._new_ids = count(1)  # never restarts: two unknown n-grams never share an id
+        self._reader: FeatureReader | None = None
 
     @property
     def block_weights(self) -> list[float]:
@@ -201,135 +175,52 @@ class IntentClassifier:
         """Learn from examples; a label of None marks an out-of-scope example."""
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-        targets = [_OOS if label is None else str(label) for label in labels]
-        if all(target == _OOS for target in targets):
+        if all(label is None for label in labels):
             raise ValueError("at least one in-scope (non-None) example is needed")
-        counts = _Counts([normalize(text).split() for text in texts], self.char_ngrams,
-                         self.embed(texts, remember=True))
-        everything = np.arange(len(targets))
-        fitted = _Fitted.fit(self, counts, everything, targets)
-        self._adopt(fitted)
-        threshold, margin, report, out_of_fold = self._choose_cut_offs(counts, targets)
-        self.threshold_ = threshold if self.threshold is None else self.threshold
-        self.margin_ = margin if self.margin is None else self.margin
-        self._report = report
-        if out_of_fold is not None and out_of_fold.quick is not None:
-            self._fit_cascade(counts, targets, out_of_fold)
+        trained = train(self, [normalize(text).split() for text in texts],
+                        self.embed(texts, remember=True), labels)
+        self._sklearn, self._sklearn_quick = trained.full, trained.quick
+        self._use(trained.learned)
         logger.info("classifier fitted: %s", self.describe())
         return self
 
-    def _fit_cascade(self, counts: _Counts, targets: list[str], out_of_fold: _OutOfFold) -> None:
-        """The n-gram model, its calibration and the score from which it answers alone."""
-        assert out_of_fold.quick is not None
-        quick_model = _Fitted.fit(self, counts, np.arange(len(targets)), targets, dense=False)
-        self._sklearn_quick = quick_model
-        self._quick_weights, self._quick_intercepts = quick_model.linear()
-        self._quick_calibration = self._fit_calibration(out_of_fold.quick, out_of_fold.truth)
-        quick = self._calibrate(out_of_fold.quick, self._quick_calibration)
-        self.cascade_cut_ = choose_cascade_cut(quick, out_of_fold.probs, self.threshold_,
-                                               self.margin_)
-        sure = _sure(quick, self.cascade_cut_, self.margin_)
-        self._report["cascade_share"] = round(float(sure.mean()), 4)
-
-    def _adopt(self, fitted: _Fitted) -> None:
-        """Copy what prediction needs out of the scikit-learn objects."""
-        self._sklearn = fitted
-        self._classes = fitted.classes
-        self.labels_ = [label for label in self._classes if label != _OOS]
-        self._vocabs = fitted.vocabularies()
-        self._idfs = fitted.idfs()
-        self._offsets = [0, *np.cumsum([len(v) for v in self._vocabs])[:-1].tolist()]
-        self._unseen_idf = fitted.unseen_idf
-        weights, self._intercepts = fitted.linear()
-        sparse_rows = sum(len(vocab) for vocab in self._vocabs)
-        self._weights = np.ascontiguousarray(weights[:sparse_rows])
-        self._dense_weights = np.ascontiguousarray(weights[sparse_rows:])
-        self._prepare_prediction()
-
-    def _prepare_prediction(self) -> None:
-        """The arrays and tables the fast path reads on every call."""
-        self._idf = np.concatenate(self._idfs)
-        self._in_scope = np.array([i for i, label in enumerate(self._classes) if label != _OOS],
-                                  dtype=np.int64)
-        self._oos = self._classes.index(_OOS) if _OOS in self._classes else -1
-        self.forget_words()
+    def _use(self, learned: Learned) -> None:
+        """Take what training or a model file gives, and the tables every prediction reads."""
+        self._learned = learned
+        self._classes = learned.classes
+        self.labels_ = [label for label in self._classes if label != OUT_OF_SCOPE]
+        self.threshold_, self.margin_ = learned.threshold, learned.margin
+        self.cascade_cut_ = learned.cascade_cut
+        self._reader = FeatureReader(learned.vocabularies, learned.idfs, learned.unseen_idf,
+                                     self.block_weights, self.char_ngrams)
+        self._weights, self._dense_weights = learned.weights, learned.dense_weights
+        self._intercepts = learned.intercepts
+        self._quick_weights = learned.quick_weights
+        self._quick_intercepts = learned.quick_intercepts
+        self._in_scope, self._oos = class_columns(self._classes)
 
     def forget_words(self) -> None:
         """Empty the per-word n-gram look-ups (benchmarks time questions cold with it)."""
-        self._char_keys_of.clear()
-        self._unknown_ids.clear()
+        if self._reader is not None:
+            self._reader.forget_words()
 
-    def _choose_cut_offs(
-        self, counts: _Counts, targets: list[str]
-    ) -> tuple[float, float, dict[str, Any], _OutOfFold | None]:
-        """Calibration, threshold and margin from out-of-fold scores on the training data;
-        and those scores (None when there were too few examples to hold any out)."""
-        folds = _fold_count(targets, self.cv_folds)
-        if folds < 2 or len(self.labels_) < 2:
-            self.slope_, self.bias_, self.spread_ = _DEFAULT_SLOPE, 0.0, _DEFAULT_SLOPE
-            return _DEFAULT_THRESHOLD, _DEFAULT_MARGIN, {"cv_folds": 0}, None
-        decisions, quick = _out_of_fold_scores(self, counts, targets, folds)
-        truth = self._truth(targets)
-        self.slope_, self.bias_, self.spread_ = self._fit_calibration(decisions, truth)
-        probs = self._calibrate(decisions)
-        threshold, report = choose_threshold(probs, truth)
-        margin = choose_margin(probs, truth, threshold)
-        report.update(cv_folds=folds)
-        return threshold, margin, report, _OutOfFold(truth, probs, quick)
-
-    def _truth(self, targets: list[str]) -> IntArray:
-        """Each target's column among `labels_`, -1 for out of scope."""
-        index = {label: i for i, label in enumerate(self.labels_)}
-        return np.array([index.get(t, -1) for t in targets])
-
-    def _fit_calibration(self, decisions: FloatArray,
-                         truth: IntArray) -> tuple[float, float, float]:
-        """(slope, bias, spread) that make out-of-fold decisions read as confidences."""
-        if not self._has_oos:
-            return 1 / choose_temperature(decisions, truth), 0.0, _DEFAULT_SLOPE
-        slope, bias = choose_platt(self._oos_margins(decisions), truth)
-        in_scope = truth >= 0
-        margins = self._oos_margins(decisions)[in_scope]
-        return slope, bias, 1 / choose_temperature(margins, truth[in_scope])
+    @property
+    def calibration_(self) -> Calibration:
+        """How the full model's decisions read as confidences (see calibration.calibrate)."""
+        return self._learned.calibration if self._learned else Calibration()
 
     @property
     def _cascades(self) -> bool:
         """Whether the cascade's n-gram model answers some questions alone."""
         return math.isfinite(self.cascade_cut_)
 
-    @property
-    def _has_oos(self) -> bool:
-        return len(self._classes) > len(self.labels_)
-
-    def _oos_margins(self, decisions: FloatArray) -> FloatArray:
-        """Each in-scope class's score minus the out-of-scope class's score."""
-        result: FloatArray = decisions[..., self._in_scope] - decisions[..., self._oos, None]
-        return result
-
-    def _calibrate(self, decisions: FloatArray,
-                   calibration: tuple[float, float, float] | None = None) -> FloatArray:
+    def _calibrate(self, decisions: FloatArray, quick: bool = False) -> FloatArray:
         """In-scope scores in [0, 1] from raw decisions (rows of classes, or one row), with
-        the full model's calibration unless another (slope, bias, spread) is given.
-
-        With an out-of-scope class, the top label's score is a logistic function of how far
-        its decision stands above the out-of-scope class's (fitted as in Platt scaling to
-        "the top label is right"): two close in-scope labels do not lower it, as they are a
-        case for clarifying, not for rejecting. Every other label scores that confidence
-        times exp(spread_ * its gap to the top label), so the gap between the first two
-        scores measures how ambiguous the question is. Without one, a softmax.
-        """
-        slope, bias, spread = calibration or (self.slope_, self.bias_, self.spread_)
-        result: FloatArray
-        if self._has_oos:
-            margins = self._oos_margins(decisions)
-            best = margins.max(axis=-1, keepdims=True)
-            confidence = 1.0 / (1.0 + np.exp(-(slope * best + bias)))
-            result = confidence * np.exp(spread * (margins - best))
-        else:
-            logits = decisions * slope
-            shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-            result = shifted / shifted.sum(axis=-1, keepdims=True)
-        return result
+        the full model's calibration, or the cascade's n-gram model's if `quick`."""
+        assert self._learned is not None
+        learned = self._learned
+        calibration = learned.quick_calibration if quick else learned.calibration
+        return calibrate(decisions, calibration, self._in_scope, self._oos)
 
     # ------------------------------------------------------------------ prediction
 
@@ -378,7 +269,7 @@ class IntentClassifier:
     def _quick_scores(self, features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
         """Calibrated scores of the cascade's n-gram model."""
         decisions = _summed(features, self._quick_weights, self._quick_intercepts)
-        return self._calibrate(decisions, self._quick_calibration)
+        return self._calibrate(decisions, quick=True)
 
     def decision(self, text: str) -> FloatArray:
         """Raw linear scores of every model class for one raw text, by the full model."""
@@ -411,39 +302,9 @@ class IntentClassifier:
 
     def _features(self, text: str) -> tuple[IntArray, FloatArray]:
         """Weight-matrix rows and feature values of one raw text, the blocks side by side."""
-        if not self.labels_:
+        if self._reader is None:
             raise RuntimeError("IntentClassifier is not fitted: call fit() or load() first")
-        words = normalize(text).split()
-        if len(self._char_keys_of) + len(words) > _WORD_TABLE_SIZE:
-            self.forget_words()
-        word_grams = Counter(word_features(words))
-        char_grams = Counter(chain.from_iterable(map(self._char_keys, words)))
-        vocab = self._vocabs[0]  # the word block comes first: its rows are its columns
-        word_keys = np.array([vocab.get(gram, -1) for gram in word_grams], dtype=np.int64)
-        char_keys = np.fromiter(char_grams, dtype=np.int64, count=len(char_grams))
-        word_scale, char_scale = self.block_weights
-        word_rows, word_values = _block_values(word_keys, _frequencies(word_grams), self._idf,
-                                               self._unseen_idf, word_scale)
-        char_rows, char_values = _block_values(char_keys, _frequencies(char_grams), self._idf,
-                                               self._unseen_idf, char_scale)
-        return np.concatenate([word_rows, char_rows]), np.concatenate([word_values, char_values])
-
-    def _char_keys(self, word: str) -> tuple[int, ...]:
-        """The weight-matrix rows of a word's character n-grams, a negative id for each one the
-        model does not know (so that its repeats still count).
-
-        Kept per word: questions reuse words, and finding their n-grams was most of the cost
-        of a prediction.
-        """
-        keys = self._char_keys_of.get(word)
-        if keys is None:
-            vocab, offset = self._vocabs[1], self._offsets[1]
-            keys = tuple(
-                offset + vocab[gram] if gram in vocab
-                else self._unknown_ids.setdefault(gram, -next(self._new_ids))
-                for gram in char_features([word], *self.char_ngrams))
-            self._char_keys_of[word] = keys
-        return keys
+        return self._reader.read(normalize(text).split())
 
     def reference_scores(self, texts: Sequence[str]) -> FloatArray:
         """The same scores computed by scikit-learn, to check the fast path against.
@@ -457,7 +318,7 @@ class IntentClassifier:
         if self._sklearn_quick is None:
             return full
         quick = self._calibrate(self._sklearn_quick.decision_function(analysed, None),
-                                self._quick_calibration)
+                                quick=True)
         sure = _sure(quick, self.cascade_cut_, self.margin_)
         result: FloatArray = np.where(sure[:, None], quick, full)
         return result
@@ -468,22 +329,22 @@ class IntentClassifier:
         """What the classifier learned and chose, as plain JSON-friendly values."""
         return {
             "labels": len(self.labels_),
-            "features": sum(len(vocab) for vocab in self._vocabs),
-            "out_of_scope_class": _OOS in self._classes,
+            "features": self._reader.width if self._reader else 0,
+            "out_of_scope_class": self._oos >= 0,
             "threshold": round(self.threshold_, 4),
             "threshold_source": "forced" if self.threshold is not None else "cross-validation",
             "margin": round(self.margin_, 4),
             "margin_source": "forced" if self.margin is not None else "cross-validation",
             "calibration": {
-                "kind": "margin over out-of-scope" if self._has_oos else "softmax",
-                "slope": round(self.slope_, 4),
-                "bias": round(self.bias_, 4),
-                "spread": round(self.spread_, 4),
+                "kind": "margin over out-of-scope" if self._oos >= 0 else "softmax",
+                "slope": round(self.calibration_.slope, 4),
+                "bias": round(self.calibration_.bias, 4),
+                "spread": round(self.calibration_.spread, 4),
             },
             "encoder": "multilingual USE v3" if self.uses_encoder else "none",
             "cascade_cut": round(self.cascade_cut_, 4) if self.uses_encoder else None,
             "params": self._params(),
-            "cv": dict(self._report),
+            "cv": dict(self._learned.report if self._learned else {}),
         }
 
     def _params(self) -> dict[str, Any]:
@@ -501,76 +362,23 @@ class IntentClassifier:
 
     def to_arrays(self) -> dict[str, npt.NDArray[Any]]:
         """Everything prediction needs as numpy arrays; the metadata is one JSON string."""
-        if not self.labels_:
+        if self._learned is None:
             raise RuntimeError("IntentClassifier is not fitted: nothing to save")
-        meta = {
-            "format": FORMAT_VERSION,
-            "classes": self._classes,
-            "vocabularies": [sorted(vocab, key=vocab.__getitem__) for vocab in self._vocabs],
-            "threshold": self.threshold_,
-            "margin": self.margin_,
-            "slope": self.slope_,
-            "bias": self.bias_,
-            "spread": self.spread_,
-            "cascade_cut": self.cascade_cut_,
-            "quick_calibration": self._quick_calibration,
-            "unseen_idf": self._unseen_idf,
-            "params": self._params(),
-            "report": self._report,
-        }
-        return {
-            "meta": np.array(json.dumps(meta, ensure_ascii=True)),
-            "idf": np.concatenate(self._idfs),
-            "weights": self._weights,
-            "dense_weights": self._dense_weights,
-            "intercepts": self._intercepts,
-            "quick_weights": self._quick_weights,
-            "quick_intercepts": self._quick_intercepts,
-        }
+        return persistence.to_arrays(self._learned, self._params())
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, npt.NDArray[Any]]) -> IntentClassifier:
         """Rebuild a fitted classifier from `to_arrays` output (no scikit-learn needed)."""
-        meta = json.loads(str(arrays["meta"]))
-        if meta.get("format") != FORMAT_VERSION:
-            raise ValueError(f"unsupported classifier format {meta.get('format')!r}")
-        params = dict(meta["params"])
-        params["char_ngrams"] = tuple(params["char_ngrams"])
+        params, learned = persistence.from_arrays(arrays)
         model = cls(**params)
-        model._classes = [str(label) for label in meta["classes"]]
-        model.labels_ = [label for label in model._classes if label != _OOS]
-        model._vocabs = [{gram: i for i, gram in enumerate(v)} for v in meta["vocabularies"]]
-        sizes = [len(vocab) for vocab in model._vocabs]
-        model._offsets = [0, *np.cumsum(sizes)[:-1].tolist()]
-        idf = np.asarray(arrays["idf"], dtype=np.float64)
-        model._idfs = [idf[o : o + n] for o, n in zip(model._offsets, sizes, strict=True)]
-        model._weights = np.ascontiguousarray(arrays["weights"], dtype=np.float64)
-        model._dense_weights = np.ascontiguousarray(arrays["dense_weights"], dtype=np.float64)
-        model._intercepts = np.asarray(arrays["intercepts"], dtype=np.float64)
-        model._quick_weights = np.ascontiguousarray(arrays["quick_weights"], dtype=np.float64)
-        model._quick_intercepts = np.asarray(arrays["quick_intercepts"], dtype=np.float64)
-        slope, bias, spread = meta["quick_calibration"]
-        model._quick_calibration = (float(slope), float(bias), float(spread))
-        model.cascade_cut_ = float(meta["cascade_cut"])
-        model.threshold_ = float(meta["threshold"])
-        model.margin_ = float(meta["margin"])
-        model.slope_ = float(meta["slope"])
-        model.bias_ = float(meta["bias"])
-        model.spread_ = float(meta["spread"])
-        model._unseen_idf = float(meta["unseen_idf"])
-        model._report = dict(meta["report"])
-        model._prepare_prediction()
+        model._use(learned)
         return model
 
     def save(self, path: Path | str) -> None:
         """Write the model to one compressed .npz file (no pickle inside)."""
-        arrays: dict[str, Any] = self.to_arrays()
-        with Path(path).open("wb") as handle:
-            np.savez_compressed(handle, **arrays)
+        persistence.save(self.to_arrays(), path)
 
     @classmethod
     def load(cls, path: Path | str) -> IntentClassifier:
         """Read a model written by `save`; refuses pickled content."""
-        with np.load(Path(path), allow_pickle=False) as data:
-            return cls.from_arrays({name: data[name] for name in data.files})
-
+        return cls.from_arrays(persistence.load(path))

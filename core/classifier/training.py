@@ -6,14 +6,25 @@ from __future__ import annotations
 import math
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from core.classifier.calibration import (
+    Calibration,
+    _sure,
+    calibrate,
+    choose_cascade_cut,
+    choose_margin,
+    choose_threshold,
+    fit_calibration,
+)
 from core.classifier.features import Analysed, FloatArray, IntArray, char_features, word_features
+from core.classifier.persistence import OUT_OF_SCOPE, Learned
 from core.encoder import DIMENSIONS
 
 if TYPE_CHECKING:
@@ -24,6 +35,97 @@ if TYPE_CHECKING:
 # as they were (default KB: threshold 0.6722 -> 0.6720) for a quarter less solver time.
 _TOLERANCE = 1e-4
 _CV_TOLERANCE = 1e-2
+# Fallbacks when cross-validation is impossible (too little data to hold any out).
+DEFAULT_THRESHOLD = 0.3
+DEFAULT_MARGIN = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Trained:
+    """A training's result: what prediction reads, and the scikit-learn models it came from
+    (the full one and the cascade's n-gram one), which check the fast path."""
+
+    learned: Learned
+    full: _Fitted
+    quick: _Fitted | None
+
+
+def train(config: IntentClassifier, texts_words: list[list[str]], dense: FloatArray | None,
+          labels: Sequence[str | None]) -> Trained:
+    """Fit the models on normalised words and the embedding block (`dense`, None without
+    one); a label of None marks an out-of-scope example. Reads only `config`'s public
+    parameters."""
+    targets = [OUT_OF_SCOPE if label is None else str(label) for label in labels]
+    if all(target == OUT_OF_SCOPE for target in targets):
+        raise ValueError("at least one in-scope (non-None) example is needed")
+    counts = _Counts(texts_words, config.char_ngrams, dense)
+    fitted = _Fitted.fit(config, counts, np.arange(len(targets)), targets)
+    learned = _learned(fitted, Calibration(), DEFAULT_THRESHOLD, DEFAULT_MARGIN, {"cv_folds": 0})
+    in_scope, oos = class_columns(fitted.classes)
+    folds = _fold_count(targets, config.cv_folds)
+    if folds < 2 or len(in_scope) < 2:
+        return Trained(_forced(learned, config), fitted, None)
+    decisions, quick = _out_of_fold_scores(config, counts, targets, fitted.classes, folds)
+    truth = _truth([fitted.classes[i] for i in in_scope], targets)
+    calibration = fit_calibration(decisions, truth, in_scope, oos)
+    probs = calibrate(decisions, calibration, in_scope, oos)
+    threshold, report = choose_threshold(probs, truth)
+    margin = choose_margin(probs, truth, threshold)
+    report.update(cv_folds=folds)
+    learned = _forced(_learned(fitted, calibration, threshold, margin, report), config)
+    if quick is None:
+        return Trained(learned, fitted, None)
+    out_of_fold = _OutOfFold(truth, probs, quick)
+    quick_model = _Fitted.fit(config, counts, np.arange(len(targets)), targets, dense=False)
+    return Trained(_with_cascade(learned, quick_model, out_of_fold), fitted, quick_model)
+
+
+def class_columns(classes: list[str]) -> tuple[IntArray, int]:
+    """The model columns of the in-scope labels, in order, and the out-of-scope class's
+    column (-1 when there is none)."""
+    in_scope = np.array([i for i, label in enumerate(classes) if label != OUT_OF_SCOPE],
+                        dtype=np.int64)
+    return in_scope, classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in classes else -1
+
+
+def _learned(fitted: _Fitted, calibration: Calibration, threshold: float, margin: float,
+             report: dict[str, Any]) -> Learned:
+    """What prediction needs, copied out of the scikit-learn objects."""
+    vocabularies = fitted.vocabularies()
+    weights, intercepts = fitted.linear()
+    sparse_rows = sum(len(vocab) for vocab in vocabularies)
+    return Learned(
+        classes=fitted.classes, vocabularies=vocabularies, idfs=fitted.idfs(),
+        unseen_idf=fitted.unseen_idf, weights=np.ascontiguousarray(weights[:sparse_rows]),
+        dense_weights=np.ascontiguousarray(weights[sparse_rows:]), intercepts=intercepts,
+        calibration=calibration, threshold=threshold, margin=margin, report=report)
+
+
+def _forced(learned: Learned, config: IntentClassifier) -> Learned:
+    """The threshold and margin the configuration forces, where it forces them."""
+    threshold = learned.threshold if config.threshold is None else config.threshold
+    margin = learned.margin if config.margin is None else config.margin
+    return replace(learned, threshold=threshold, margin=margin)
+
+
+def _with_cascade(learned: Learned, quick_model: _Fitted, out_of_fold: _OutOfFold) -> Learned:
+    """The n-gram model, its calibration and the score from which it answers alone."""
+    assert out_of_fold.quick is not None
+    quick_weights, quick_intercepts = quick_model.linear()
+    in_scope, oos = class_columns(learned.classes)
+    quick_calibration = fit_calibration(out_of_fold.quick, out_of_fold.truth, in_scope, oos)
+    quick = calibrate(out_of_fold.quick, quick_calibration, in_scope, oos)
+    cut = choose_cascade_cut(quick, out_of_fold.probs, learned.threshold, learned.margin)
+    sure = _sure(quick, cut, learned.margin)
+    report = {**learned.report, "cascade_share": round(float(sure.mean()), 4)}
+    return replace(learned, quick_weights=quick_weights, quick_intercepts=quick_intercepts,
+                   quick_calibration=quick_calibration, cascade_cut=cut, report=report)
+
+
+def _truth(labels: list[str], targets: list[str]) -> IntArray:
+    """Each target's column among `labels`, -1 for out of scope."""
+    index = {label: i for i, label in enumerate(labels)}
+    return np.array([index.get(t, -1) for t in targets])
 
 
 def _fold_count(targets: list[str], wanted: int) -> int:
@@ -45,7 +147,8 @@ class _OutOfFold:
 
 
 def _out_of_fold_scores(
-    config: IntentClassifier, counts: _Counts, targets: list[str], folds: int
+    config: IntentClassifier, counts: _Counts, targets: list[str], classes: list[str],
+    folds: int,
 ) -> tuple[FloatArray, FloatArray | None]:
     """Linear scores of each training example from a model that did not see it; and, with an
     embedding block, those of a model on the n-grams alone (the cascade's).
@@ -56,9 +159,9 @@ def _out_of_fold_scores(
     from sklearn.model_selection import StratifiedKFold
 
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=config.random_state)
-    scores = np.zeros((len(targets), len(config._classes)))
+    scores = np.zeros((len(targets), len(classes)))
     quick = None if counts.dense is None else np.zeros_like(scores)
-    column = {label: i for i, label in enumerate(config._classes)}
+    column = {label: i for i, label in enumerate(classes)}
     with warnings.catch_warnings():
         # Rare classes (fewer examples than folds) are expected in small knowledge bases.
         warnings.simplefilter("ignore", UserWarning)
