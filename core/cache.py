@@ -3,9 +3,9 @@
 Entries are keyed by a fingerprint of the validated knowledge base (its `encoder` setting
 included) and of what shapes training (every file of faqbot's classifier package, its encoder
 and text modules, scikit-learn, numpy, the sentence encoder's packages, the model format).
-They hold numpy arrays and JSON only (never a pickle), and are read only from a directory that belongs to the
-current user and that nobody else can write to: a planted file cannot change what the bot
-answers.
+They hold numpy arrays and JSON only (never a pickle), and are read only from a directory
+that belongs to the current user and that nobody else can write to: a planted file cannot
+change what the bot answers.
 """
 
 from __future__ import annotations
