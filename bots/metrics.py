@@ -7,7 +7,6 @@ several services in one process never collide. The HTTP endpoint serves `/metric
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
 
@@ -22,17 +21,12 @@ from prometheus_client import (
     generate_latest,
 )
 
-from core import FAQBot, KnowledgeBase
+from core import FAQBot
 
 logger = logging.getLogger(__name__)
 
 # Choosing a reply takes about a millisecond; the upper buckets catch a struggling machine.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
-
-
-def knowledge_base_version(kb: KnowledgeBase) -> str:
-    """A short fingerprint of the knowledge base's content: changes with any edit."""
-    return hashlib.sha256(kb.model_dump_json().encode()).hexdigest()[:12]
 
 
 class Metrics:
@@ -83,7 +77,7 @@ class Metrics:
 
     def serving(self, bot: FAQBot) -> None:
         """Describe the knowledge base now being served."""
-        self.knowledge_base.info({"version": knowledge_base_version(bot.kb)})
+        self.knowledge_base.info({"fingerprint": bot.kb.fingerprint()})
         self.intents.set(len(bot.kb.intents))
 
     def set_connected(self, platform: str, connected: bool) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from bots.metrics import Metrics, MetricsServer, knowledge_base_version
+from bots.metrics import Metrics, MetricsServer
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import FAQService, Server
 from core import ConfigurationError, FAQBot, Settings
@@ -67,8 +67,8 @@ async def serve_platforms(bot: FAQBot, settings: Settings, servers: Sequence[Ser
     watcher = KnowledgeBaseWatcher(options.kb_path, service, interval=options.reload_interval,
                                    requests=reload_requests,
                                    on_outcome=lambda outcome: metrics.reloads.labels(outcome).inc())
-    logger.info("serving knowledge base %s, version %s", options.kb_path,
-                knowledge_base_version(bot.kb))
+    logger.info("serving knowledge base %s, fingerprint %s", options.kb_path,
+                bot.kb.fingerprint())
     try:
         await asyncio.gather(watcher.run(stop),
                              *(serve(service, settings, stop) for serve in servers))

@@ -3,7 +3,7 @@
 The watcher polls the file's size, modification time and inode (no extra dependency, works on
 every file system) and also reloads on request (SIGHUP). A change is acted on once the file has
 stayed the same for one poll, so an editor's half-written save is not mistaken for the new
-version. Loading and training run on a worker thread; the result replaces the served bot in one
+content. Loading and training run on a worker thread; the result replaces the served bot in one
 assignment (`FAQService.swap`), so no question is lost, delayed or answered twice. A file that
 does not validate is refused with one log line and the previous knowledge base keeps serving.
 """
@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from bots.metrics import knowledge_base_version
 from bots.service import FAQService
 from core import FAQBot, FaqbotError
 
@@ -67,28 +66,28 @@ class KnowledgeBaseWatcher:
             current = file_signature(self.path)
             if self._wanted.is_set() or (current != self._loaded and current == seen):
                 self._wanted.clear()
-                self._loaded = current  # a refused version is not retried until it changes
+                self._loaded = current  # a refused file is not retried until it changes
                 await self.reload()
             seen = current
 
     async def reload(self) -> bool:
         """Load, validate and train in a worker thread, then swap; False when refused."""
-        serving = knowledge_base_version(self.service.kb)
+        serving = self.service.kb.fingerprint()
         try:
             bot = await asyncio.to_thread(self._load, self.path)
         except FaqbotError as error:
-            logger.error("knowledge base not reloaded, still serving version %s: %s",
+            logger.error("knowledge base not reloaded, still serving fingerprint %s: %s",
                          serving, error)
             self._report("refused")
             return False
         except Exception as error:  # a reload must never stop the bots
-            logger.error("knowledge base not reloaded, still serving version %s: %s: %s",
+            logger.error("knowledge base not reloaded, still serving fingerprint %s: %s: %s",
                          serving, type(error).__name__, error, exc_info=error)
             self._report("refused")
             return False
         self.service.swap(bot)
-        logger.info("knowledge base reloaded from %s: version %s, %d intents", self.path,
-                    knowledge_base_version(bot.kb), len(bot.kb.intents))
+        logger.info("knowledge base reloaded from %s: fingerprint %s, %d intents", self.path,
+                    bot.kb.fingerprint(), len(bot.kb.intents))
         self._report("reloaded")
         return True
 

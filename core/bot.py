@@ -22,7 +22,8 @@ from intents import DEFAULT_KB_PATH
 
 logger = logging.getLogger(__name__)
 
-ReplyKind = Literal["answer", "clarify", "smalltalk", "fallback"]
+# Also the order in which the curators' reports list them (core.stats.KINDS).
+ReplyKind = Literal["answer", "clarify", "fallback", "smalltalk"]
 MAX_CLARIFY_CHOICES = 3
 # The other topics offered to a user who found an answer unhelpful.
 MAX_ALTERNATIVES = 3

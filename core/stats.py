@@ -8,12 +8,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
+from core.bot import ReplyKind
 from core.questionlog import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
 from core.text import printable
 
-KINDS = ("answer", "clarify", "fallback", "smalltalk")
+KINDS: tuple[ReplyKind, ...] = get_args(ReplyKind)
 TOP_INTENTS = 10
 
 

@@ -24,7 +24,7 @@ from discord.gateway import DiscordWebSocket
 from bots import telegram_bot
 from bots.common import SecretFilter
 from bots.logs import JsonFormatter
-from bots.metrics import Metrics, MetricsServer, knowledge_base_version
+from bots.metrics import Metrics, MetricsServer
 from bots.operations import open_question_log
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import Asker, FAQService
@@ -295,11 +295,11 @@ async def test_metrics_and_health_endpoints(api: FakeTelegramAPI, clarifying_bot
     finally:
         await endpoint.close()
     assert status == 200 and content_type.startswith("text/plain")
-    version = knowledge_base_version(clarifying_bot.kb)
+    fingerprint = clarifying_bot.kb.fingerprint()
     for line in ['faqbot_replies_total{kind="answer",platform="telegram"} 1.0',
                  'faqbot_replies_total{kind="fallback",platform="telegram"} 1.0',
                  "faqbot_answer_seconds_count 2.0",
-                 f'faqbot_knowledge_base_info{{version="{version}"}} 1.0',
+                 f'faqbot_knowledge_base_info{{fingerprint="{fingerprint}"}} 1.0',
                  "faqbot_knowledge_base_intents 5.0",
                  "faqbot_question_log_failures_total 1.0",
                  'faqbot_platform_connected{platform="telegram"} 1.0']:

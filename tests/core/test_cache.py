@@ -7,8 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from core.cache import load_cached, model_key, new_classifier, store, trained_classifier
+from core.cache import (
+    default_cache_dir,
+    load_cached,
+    model_key,
+    new_classifier,
+    store,
+    trained_classifier,
+)
+from core.config import load_settings
 from core.knowledge import KnowledgeBase, load_knowledge_base
+
+ROOT = Path(__file__).resolve().parents[2]
+# The code that shapes a trained model: an edit to any of these files must retrain.
+TRAINING_CODE = [*sorted((ROOT / "core" / "classifier").rglob("*.py")),
+                 ROOT / "core" / "encoder.py", ROOT / "core" / "text.py"]
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +42,27 @@ def test_key_follows_content(kb: KnowledgeBase) -> None:
     changed = kb.model_copy(update={"fallback": {"fr": "Autre.", "en": "Other."}})
     assert model_key(kb) == model_key(kb.model_copy())
     assert model_key(kb) != model_key(changed)
+
+
+@pytest.mark.parametrize("edited", TRAINING_CODE,
+                         ids=lambda path: path.relative_to(ROOT).as_posix())
+def test_key_follows_every_file_of_the_training_code(kb: KnowledgeBase, edited: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    before = model_key(kb)
+    read_bytes = Path.read_bytes
+
+    def read_with_edit(path: Path) -> bytes:
+        data = read_bytes(path)
+        return data + b"\n# edited\n" if path.resolve() == edited else data
+
+    monkeypatch.setattr(Path, "read_bytes", read_with_edit)
+    assert model_key(kb) != before
+
+
+def test_cache_directory_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAQBOT_CACHE_DIR", str(tmp_path))
+    assert load_settings().cache_dir == tmp_path
+    assert default_cache_dir() == tmp_path
 
 
 def test_key_follows_the_encoder_setting(kb: KnowledgeBase) -> None:

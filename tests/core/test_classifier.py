@@ -114,7 +114,7 @@ def test_cut_offs_chosen_by_cross_validation(fitted: IntentClassifier) -> None:
     description = fitted.describe()
     assert 0.0 < fitted.threshold_ < 1.0
     assert fitted.margin_ >= 0.0
-    assert fitted.slope_ > 0.0
+    assert fitted.calibration_.slope > 0.0
     assert description["threshold_source"] == "cross-validation"
     assert description["cv"]["objective"] == "mean(in-scope accuracy, oos recall)"
     assert description["cv"]["cv_folds"] >= 2

@@ -216,3 +216,11 @@ def test_lint_warns_on_a_translation_under_another_intent(
     assert "'combien coûte la livraison en Belgique' (delivery)" in meanings[0]
     # Without the encoder (`encoder: none`), no meaning is compared.
     assert not [w for w in lint_knowledge_base(kb) if "same meaning" in w]
+
+
+def test_fingerprint_follows_the_content_not_the_schema_version(tiny_kb_path: Path) -> None:
+    kb = load_knowledge_base(tiny_kb_path)
+    assert kb.fingerprint() == load_knowledge_base(tiny_kb_path).fingerprint()
+    edited = kb.model_copy(update={"fallback": {"fr": "Autre.", "en": "Other."}})
+    assert edited.fingerprint() != kb.fingerprint()
+    assert kb.version == edited.version == 1
