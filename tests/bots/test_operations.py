@@ -43,6 +43,7 @@ from tests.auxil.network import free_port
 from tests.auxil.questionlog import read_log
 from tests.auxil.telegram import TOKEN, callback_update, message_update, serving, user
 from tests.fakes.discord_api import APPLICATION_COMMAND, MESSAGE_COMPONENT, FakeDiscord
+from tests.fakes.metrics import WatchedMetrics
 from tests.fakes.telegram_api import FakeTelegramAPI, Fault
 
 REPO = Path(__file__).resolve().parents[2]
@@ -100,29 +101,6 @@ async def test_text_is_not_kept_when_told_not_to(clarifying_bot: FAQBot, tmp_pat
         (None, "fallback", "discord")]
 
 
-class _WatchedMetrics(Metrics):
-    """Metrics that remember every time a platform goes up or down, and wake a waiting test."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.changed = asyncio.Event()
-        self.changes: list[tuple[str, bool]] = []
-
-    def set_connected(self, platform: str, connected: bool) -> None:
-        super().set_connected(platform, connected)
-        self.changes.append((platform, connected))
-        self.changed.set()
-
-    async def until_healthy(self) -> None:
-        await self.until(lambda: self.healthy)
-
-    async def until(self, condition: Any) -> None:
-        async with asyncio.timeout(15):
-            while not condition():
-                self.changed.clear()
-                await self.changed.wait()
-
-
 async def test_discord_questions_choices_and_health(clarifying_bot: FAQBot, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # build_client points these process-wide class attributes at the fake; undo it afterwards.
@@ -130,7 +108,7 @@ async def test_discord_questions_choices_and_health(clarifying_bot: FAQBot, tmp_
     monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
     guild, user_id = 1001 << 22, 77 << 22
     log = BackgroundQuestionLog(SQLiteQuestionLog(tmp_path / "q.sqlite3"))
-    metrics = _WatchedMetrics()
+    metrics = WatchedMetrics()
     service = FAQService(clarifying_bot, log=log, metrics=metrics)
     async with FakeDiscord(token=DISCORD_TOKEN, guild_ids=(guild,)) as fake, \
             serving_discord(fake, service):
@@ -393,7 +371,7 @@ async def test_faqbot_run_with_metrics_reload_and_json_logs(api: FakeTelegramAPI
 
 
 async def test_health_follows_telegram_polls(api: FakeTelegramAPI, clarifying_bot: FAQBot) -> None:
-    metrics = _WatchedMetrics()
+    metrics = WatchedMetrics()
     endpoint = MetricsServer(metrics, "127.0.0.1", 0)
     await endpoint.start()
     base = f"http://127.0.0.1:{endpoint.port}"
@@ -418,7 +396,7 @@ async def test_health_follows_telegram_polls(api: FakeTelegramAPI, clarifying_bo
 async def test_health_follows_the_telegram_webhook(api: FakeTelegramAPI, clarifying_bot: FAQBot,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(telegram_bot, "WEBHOOK_CHECK_SECONDS", 0.1)
-    metrics = _WatchedMetrics()
+    metrics = WatchedMetrics()
     port = free_port()
     options = telegram_bot.WebhookOptions(url=f"http://127.0.0.1:{port}/hook", port=port)
     async with serving(api, FAQService(clarifying_bot, metrics=metrics), webhook=options):
@@ -434,7 +412,7 @@ async def test_health_follows_the_discord_gateway(clarifying_bot: FAQBot,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(discord.http.Route, "BASE", discord.http.Route.BASE)
     monkeypatch.setattr(DiscordWebSocket, "DEFAULT_GATEWAY", DiscordWebSocket.DEFAULT_GATEWAY)
-    metrics = _WatchedMetrics()
+    metrics = WatchedMetrics()
     async with FakeDiscord(token=DISCORD_TOKEN) as fake, \
             serving_discord(fake, FAQService(clarifying_bot, metrics=metrics)):
         await metrics.until_healthy()

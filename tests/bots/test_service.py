@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,12 @@ from bots.feedback import FeedbackClick
 from bots.metrics import Metrics, knowledge_base_version
 from bots.service import Asker, FAQService
 from core import FAQBot, UnknownIntentError, load_knowledge_base
-from core.bot import RankedReply
 from core.questionlog import HELPFUL, NONE_OF_THESE, NOT_HELPFUL
 from tests.auxil.engine import AMBIGUOUS, pinned_bot
+from tests.fakes.engine import SLOW, ReloadedWhileAnswering, SlowBot
 from tests.fakes.questionlog import RecordingQuestionLog
 
 ASKER = Asker("telegram", chat=-1001234, user=4242)
-SLOW = 0.05  # seconds the slow bot spends on each classification
 
 
 @pytest.fixture(scope="module")
@@ -41,27 +39,6 @@ def served_version(metrics: Metrics) -> str:
     [version] = [sample.labels["version"] for family in metrics.registry.collect()
                  if family.name == "faqbot_knowledge_base" for sample in family.samples]
     return version
-
-
-class _SlowBot(FAQBot):
-    """Takes SLOW seconds to classify, so that the time measured around it shows."""
-
-    def answer_ranked(self, text: str, lang: str | None = None, *,
-                      lang_hint: str | None = None) -> RankedReply:
-        time.sleep(SLOW)
-        return super().answer_ranked(text, lang, lang_hint=lang_hint)
-
-
-class _ReloadedWhileAnswering(FAQBot):
-    """A reload lands while it classifies: the service is told to serve `successor` mid-call."""
-
-    service: FAQService
-    successor: FAQBot
-
-    def answer_ranked(self, text: str, lang: str | None = None, *,
-                      lang_hint: str | None = None) -> RankedReply:
-        self.service.swap(self.successor)
-        return super().answer_ranked(text, lang, lang_hint=lang_hint)
 
 
 # -- a pass-through without log or metrics ------------------------------------------------------
@@ -162,7 +139,7 @@ def test_remembered_clicks_are_bounded(clarifying_bot: FAQBot,
 
 def test_time_to_reply_is_measured_around_the_engine(tiny_bot: FAQBot) -> None:
     log, metrics = RecordingQuestionLog(), Metrics()
-    service = FAQService(_SlowBot(tiny_bot.kb, tiny_bot.classifier), log=log, metrics=metrics)
+    service = FAQService(SlowBot(tiny_bot.kb, tiny_bot.classifier), log=log, metrics=metrics)
     service.answer("horaires", asker=ASKER)
     service.answer_with_feedback("livraison", asker=ASKER)
     assert all(entry.latency_ms >= SLOW * 1000 for entry, _, _ in log.questions)
@@ -227,7 +204,7 @@ def test_a_swap_serves_the_new_knowledge_base_from_the_next_call(tiny_bot: FAQBo
 
 def test_a_reply_and_its_ticket_come_from_one_bot_when_a_swap_lands_meanwhile(
         tiny_bot: FAQBot, edited_bot: FAQBot) -> None:
-    answering = _ReloadedWhileAnswering(tiny_bot.kb, tiny_bot.classifier)
+    answering = ReloadedWhileAnswering(tiny_bot.kb, tiny_bot.classifier)
     service = FAQService(answering)
     answering.service, answering.successor = service, edited_bot
     reply, ticket = service.answer_with_feedback("horaires", asker=ASKER)

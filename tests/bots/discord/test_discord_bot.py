@@ -24,7 +24,6 @@ from discord.gateway import DiscordWebSocket
 from bots import discord_bot
 from bots.common import ui_text
 from core import ConfigurationError, FAQBot
-from core.bot import RankedReply
 from tests.auxil.discord import (
     TOKEN,
     autocomplete,
@@ -50,6 +49,7 @@ from tests.fakes.discord_api import (
     Fault,
     RecordedCall,
 )
+from tests.fakes.engine import FailingBot
 
 GUILD = 1001 << 22
 OTHER_GUILD = 1002 << 22
@@ -368,19 +368,9 @@ async def test_long_answers_are_split_within_limits(fake: FakeDiscord, tmp_path:
 # -- failures, limits and the gateway ---------------------------------------------------------
 
 
-class _FailingBot(FAQBot):
-    """Raises on one question, as a bug in the engine would."""
-
-    def answer_ranked(self, text: str, lang: str | None = None, *,
-                      lang_hint: str | None = None) -> RankedReply:
-        if "boom" in text:
-            raise RuntimeError("engine exploded")
-        return super().answer_ranked(text, lang, lang_hint=lang_hint)
-
-
 async def test_failing_handler_then_a_good_answer(fake: FakeDiscord, tiny_bot: FAQBot,
                                                   caplog: pytest.LogCaptureFixture) -> None:
-    failing = _FailingBot(tiny_bot.kb, tiny_bot.classifier)
+    failing = FailingBot(tiny_bot.kb, tiny_bot.classifier)
     async with serving(fake, failing):
         error = await ask(fake, "boom", locale="en-US")
         await fake.push_message("boom", guild_id=GUILD, mention_bot=True)
