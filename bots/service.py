@@ -191,9 +191,10 @@ class FAQService:
         """FAQBot.topics."""
         return self._bot.topics(lang)
 
-    def suggest(self, text: str, lang: str | None = None, limit: int = 25) -> list[Suggestion]:
+    def suggest(self, text: str, lang: str | None = None, limit: int = 25, *,
+                lang_hint: str | None = None) -> list[Suggestion]:
         """FAQBot.suggest."""
-        return self._bot.suggest(text, lang, limit)
+        return self._bot.suggest(text, lang, limit, lang_hint=lang_hint)
 
     def language(self, lang: str | None) -> str:
         """FAQBot.language."""

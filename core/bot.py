@@ -17,7 +17,7 @@ from core.cache import default_cache_dir, new_classifier, trained_classifier
 from core.classifier import IntentClassifier, Prediction
 from core.errors import UnknownIntentError
 from core.knowledge import Intent, KnowledgeBase, load_knowledge_base
-from core.text import clean_question, guess_language, has_words
+from core.text import Question, question_language
 from intents import DEFAULT_KB_PATH
 
 logger = logging.getLogger(__name__)
@@ -108,10 +108,10 @@ class FAQBot:
         """`answer`, with the next FAQ intents of the ranking when the reply is an answer
         (from the same classification: no second one)."""
         question, reply_lang = self._read(text, lang, lang_hint)
-        if not has_words(question):
-            return RankedReply(self.fallback(reply_lang, question), [])
-        prediction = self.classifier.predict_one(question)
-        reply = self._decide(question, reply_lang, prediction)
+        if not question.normalized:
+            return RankedReply(self.fallback(reply_lang, question.text), [])
+        prediction = self.classifier.predict_question(question)
+        reply = self._decide(question.text, reply_lang, prediction)
         if reply.kind != "answer":
             return RankedReply(reply, [])
         others = [label for label, _ in prediction.ranking
@@ -121,12 +121,11 @@ class FAQBot:
     def answer_many(self, texts: Sequence[str], lang: str | None = None) -> list[Reply]:
         """`answer` for each text, in order; the classifier ranks them all in one batch."""
         read = [self._read(text, lang, None) for text in texts]
-        worded = [has_words(question) for question, _ in read]
-        predictions = iter(self.classifier.predict(
-            [question for (question, _), words in zip(read, worded, strict=True) if words]))
-        return [self._decide(question, reply_lang, next(predictions)) if words
-                else self.fallback(reply_lang, question)
-                for (question, reply_lang), words in zip(read, worded, strict=True)]
+        predictions = iter(self.classifier.predict_questions(
+            [question for question, _ in read if question.normalized]))
+        return [self._decide(question.text, reply_lang, next(predictions))
+                if question.normalized else self.fallback(reply_lang, question.text)
+                for question, reply_lang in read]
 
     def reply_for(self, intent_id: str, lang: str | None = None) -> Reply:
         """The curated reply of one intent, as a button click asks for it."""
@@ -148,13 +147,14 @@ class FAQBot:
         """Every FAQ question the bot can answer, in knowledge-base order."""
         return list(self._topics[self.language(lang)])
 
-    def suggest(self, text: str, lang: str | None = None, limit: int = 25) -> list[Suggestion]:
-        """FAQ questions ranked by how well they match `text` (autocomplete, inline mode)."""
-        question = clean_question(text)
-        reply_lang = self.language(lang or guess_language(question))
-        if not has_words(question):
+    def suggest(self, text: str, lang: str | None = None, limit: int = 25, *,
+                lang_hint: str | None = None) -> list[Suggestion]:
+        """FAQ questions ranked by how well they match `text` (autocomplete, inline mode), in
+        the language `answer` would reply in."""
+        question, reply_lang = self._read(text, lang, lang_hint)
+        if not question.normalized:
             return self.topics(reply_lang)[:limit]
-        ranking = self.classifier.predict_one(question).ranking
+        ranking = self.classifier.predict_question(question).ranking
         faq_ids = [label for label, _ in ranking if self._intents[label].kind == "faq"]
         return [self._suggestions[reply_lang][label] for label in faq_ids[:limit]]
 
@@ -163,10 +163,12 @@ class FAQBot:
         base = (lang or "").split("-")[0].split("_")[0].lower()
         return base if base in self.kb.languages else self.kb.default_language
 
-    def _read(self, text: str, lang: str | None, lang_hint: str | None) -> tuple[str, str]:
-        """The question as kept, and the language to reply in."""
-        question = clean_question(text)
-        return question, self.language(lang or guess_language(question) or lang_hint)
+    def _read(self, text: str, lang: str | None,
+              lang_hint: str | None) -> tuple[Question, str]:
+        """The question as kept and normalised (once, for everything core does with it), and
+        the language to reply in."""
+        question = Question.read(text)
+        return question, self.language(lang or question_language(question) or lang_hint)
 
     def _decide(self, question: str, lang: str, prediction: Prediction) -> Reply:
         """The reply a prediction calls for: fallback, clarification, answer or smalltalk."""

@@ -13,6 +13,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 
 # Questions are short; anything longer is cut before classification so that a 200,000
 # character message costs the same as a paragraph. Documented in the README.
@@ -88,10 +89,34 @@ def clean_question(text: str, limit: int = MAX_QUESTION_CHARS) -> str:
     return _drop_surrogates(text[:limit])
 
 
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A text and its `normalize`d form, computed once and passed along with it: the
+    classifier reads the words of the one and the sentence encoder the other."""
+
+    text: str
+    normalized: str
+
+    @classmethod
+    def of(cls, text: str) -> Question:
+        """`text` as it is, normalised."""
+        return cls(text, normalize(text))
+
+    @classmethod
+    def read(cls, message: str) -> Question:
+        """A user's message as faqbot keeps it (`clean_question`), normalised."""
+        return cls.of(clean_question(message))
+
+
 def guess_language(text: str) -> str | None:
     """Guess "fr" or "en" from common words and accents; None when there is no clear sign."""
-    raw = clean_question(text).casefold()
-    words = normalize(raw).split()
+    return question_language(Question.read(text))
+
+
+def question_language(question: Question) -> str | None:
+    """`guess_language` of a question already read."""
+    raw = question.text.casefold()
+    words = question.normalized.split()
     french = sum(word in _FRENCH_WORDS for word in words)
     english = sum(word in _ENGLISH_WORDS for word in words)
     # Accented letters and elision are strong French signs that stop-word counts miss.

@@ -52,7 +52,7 @@ from core.classifier.training import (
     train,
 )
 from core.encoder import DIMENSIONS, SentenceEncoder, shared_encoder
-from core.text import normalize
+from core.text import Question
 
 logger = logging.getLogger(__name__)
 
@@ -149,24 +149,26 @@ class IntentClassifier:
         """Whether the sentence embedding is a feature block (and the cascade is on)."""
         return self.embedding_weight > 0
 
-    def embed(self, texts: Sequence[str], *, remember: bool = False) -> FloatArray | None:
-        """The scaled embedding block of raw texts, or None without an encoder; `remember`
+    def embed(self, questions: Sequence[Question], *,
+              remember: bool = False) -> FloatArray | None:
+        """The scaled embedding block of texts, or None without an encoder; `remember`
         keeps their embeddings in the encoder's cache (training examples). A text with no word
         gets zeros: the encoder would read a meaning into punctuation or emoji."""
         if not self.uses_encoder:
             return None
         if self._encoder is None:
             self._encoder = shared_encoder()
-        worded = [i for i, text in enumerate(texts) if normalize(text)]
-        block = np.zeros((len(texts), DIMENSIONS))
+        worded = [i for i, question in enumerate(questions) if question.normalized]
+        block = np.zeros((len(questions), DIMENSIONS))
         if worded:
-            block[worded] = self._encoder.encode([texts[i] for i in worded], remember=remember)
+            block[worded] = self._encoder.encode([questions[i].text for i in worded],
+                                                 remember=remember)
         block *= self.embedding_weight
         return block
 
-    def _analyse(self, text: str) -> Analysed:
-        """The n-grams of each feature block of one raw text."""
-        words = normalize(text).split()
+    def _analyse(self, question: Question) -> Analysed:
+        """The n-grams of each feature block of one text."""
+        words = question.normalized.split()
         return [word_features(words), char_features(words, *self.char_ngrams)]
 
     # ------------------------------------------------------------------ fitting
@@ -177,8 +179,9 @@ class IntentClassifier:
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
         if all(label is None for label in labels):
             raise ValueError("at least one in-scope (non-None) example is needed")
-        trained = train(self, [normalize(text).split() for text in texts],
-                        self.embed(texts, remember=True), labels)
+        examples = [Question.of(text) for text in texts]
+        trained = train(self, [example.normalized.split() for example in examples],
+                        self.embed(examples, remember=True), labels)
         self._sklearn, self._sklearn_quick = trained.full, trained.quick
         self._use(trained.learned)
         logger.info("classifier fitted: %s", self.describe())
@@ -226,16 +229,24 @@ class IntentClassifier:
 
     def predict(self, texts: Sequence[str]) -> list[Prediction]:
         """One Prediction per text, in order; scored a batch at a time, in matrix products."""
+        return self.predict_questions([Question.of(text) for text in texts])
+
+    def predict_questions(self, questions: Sequence[Question]) -> list[Prediction]:
+        """`predict` of texts already normalised."""
         predictions: list[Prediction] = []
-        for start in range(0, len(texts), _BATCH):
-            batch = texts[start : start + _BATCH]
-            features = [self._features(text) for text in batch]
+        for start in range(0, len(questions), _BATCH):
+            batch = questions[start : start + _BATCH]
+            features = [self._features(question) for question in batch]
             predictions += map(self._prediction, self._batch_scores(batch, features))
         return predictions
 
     def predict_one(self, text: str) -> Prediction:
         """The fast path for one question: no scikit-learn, no sparse matrices."""
-        return self._prediction(self.scores(text))
+        return self.predict_question(Question.of(text))
+
+    def predict_question(self, question: Question) -> Prediction:
+        """`predict_one` of a text already normalised."""
+        return self._prediction(self._scores(question))
 
     def _prediction(self, scores: FloatArray) -> Prediction:
         """Labels ranked by score; the top one, unless it falls under the threshold."""
@@ -250,12 +261,15 @@ class IntentClassifier:
     def scores(self, text: str) -> FloatArray:
         """Calibrated in-scope scores in [0, 1], in `labels_` order (fast path): the n-gram
         model's when it is sure, else the full model's."""
-        features = self._features(text)
+        return self._scores(Question.of(text))
+
+    def _scores(self, question: Question) -> FloatArray:
+        features = self._features(question)
         if self._cascades:
             quick: FloatArray = self._quick_scores([features])[0]
             if _sure(quick, self.cascade_cut_, self.margin_):
                 return quick
-        return self._calibrate(self._full_decisions([text], [features])[0])
+        return self._calibrate(self._full_decisions([question], [features])[0])
 
     def answers_alone(self, text: str) -> bool:
         """Whether the cascade's n-gram model answers `text` without the encoder."""
@@ -263,7 +277,7 @@ class IntentClassifier:
             return True
         if not self._cascades:
             return False
-        quick = self._quick_scores([self._features(text)])[0]
+        quick = self._quick_scores([self._features(Question.of(text))])[0]
         return bool(_sure(quick, self.cascade_cut_, self.margin_))
 
     def _quick_scores(self, features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
@@ -273,38 +287,39 @@ class IntentClassifier:
 
     def decision(self, text: str) -> FloatArray:
         """Raw linear scores of every model class for one raw text, by the full model."""
-        decisions: FloatArray = self._full_decisions([text], [self._features(text)])[0]
+        question = Question.of(text)
+        decisions: FloatArray = self._full_decisions([question], [self._features(question)])[0]
         return decisions
 
-    def _batch_scores(self, texts: Sequence[str],
+    def _batch_scores(self, questions: Sequence[Question],
                       features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
         """`scores` of several texts: the encoder runs once, on those the n-gram model is
         not sure of."""
         if not self._cascades:
-            return self._calibrate(self._full_decisions(texts, features))
+            return self._calibrate(self._full_decisions(questions, features))
         scores = self._quick_scores(features)
         unsure = np.flatnonzero(~_sure(scores, self.cascade_cut_, self.margin_)).tolist()
         if unsure:
-            decisions = self._full_decisions([texts[i] for i in unsure],
+            decisions = self._full_decisions([questions[i] for i in unsure],
                                              [features[i] for i in unsure])
             scores[unsure] = self._calibrate(decisions)
         return scores
 
-    def _full_decisions(self, texts: Sequence[str],
+    def _full_decisions(self, questions: Sequence[Question],
                         features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
         """Raw scores of the full model: n-gram blocks, then the embedding block."""
         decisions = _summed(features, self._weights, self._intercepts)
-        embeddings = self.embed(texts)
+        embeddings = self.embed(questions)
         if embeddings is not None:
             # Row by row, so that a text scores the same alone or in a batch.
             decisions += np.array([row @ self._dense_weights for row in embeddings])
         return decisions
 
-    def _features(self, text: str) -> tuple[IntArray, FloatArray]:
-        """Weight-matrix rows and feature values of one raw text, the blocks side by side."""
+    def _features(self, question: Question) -> tuple[IntArray, FloatArray]:
+        """Weight-matrix rows and feature values of one text, the blocks side by side."""
         if self._reader is None:
             raise RuntimeError("IntentClassifier is not fitted: call fit() or load() first")
-        return self._reader.read(normalize(text).split())
+        return self._reader.read(question.normalized.split())
 
     def reference_scores(self, texts: Sequence[str]) -> FloatArray:
         """The same scores computed by scikit-learn, to check the fast path against.
@@ -313,8 +328,9 @@ class IntentClassifier:
         """
         if self._sklearn is None:
             raise RuntimeError("no scikit-learn model: this classifier was loaded, not fitted")
-        analysed = [self._analyse(text) for text in texts]
-        full = self._calibrate(self._sklearn.decision_function(analysed, self.embed(texts)))
+        questions = [Question.of(text) for text in texts]
+        analysed = [self._analyse(question) for question in questions]
+        full = self._calibrate(self._sklearn.decision_function(analysed, self.embed(questions)))
         if self._sklearn_quick is None:
             return full
         quick = self._calibrate(self._sklearn_quick.decision_function(analysed, None),

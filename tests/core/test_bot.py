@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core import FAQBot, IntentClassifier, Reply, UnknownIntentError, load_knowledge_base
+from core import text as text_module
 from core.text import MAX_QUESTION_CHARS, has_words
 
 
@@ -100,6 +102,55 @@ def test_suggest_ranks_faq_only(tiny_bot: FAQBot) -> None:
     assert len(suggestions) == 2
     assert all(s.intent in {"opening_hours", "address", "delivery"} for s in suggestions)
     assert len(tiny_bot.suggest("")) == 3
+
+
+def test_suggest_takes_the_platform_locale_like_answer(tiny_bot: FAQBot) -> None:
+    # "livraison" gives no sign of its language: the user's locale decides, then the default.
+    assert tiny_bot.suggest("livraison", lang_hint="en")[0].question == "Do you deliver?"
+    assert tiny_bot.suggest("livraison")[0].question == "Livrez-vous à domicile ?"
+    assert tiny_bot.suggest("", lang_hint="en-GB")[0].question == "What are the opening hours?"
+    assert tiny_bot.suggest("livraison", "fr", lang_hint="en")[0].question == \
+        "Livrez-vous à domicile ?"
+
+
+class _CountingCalls:
+    """Stands for a module's regex or function and counts the calls that pass through it."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.calls = 0
+
+    def sub(self, *args: Any) -> Any:
+        self.calls += 1
+        return self.real.sub(*args)
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return self.real(*args)
+
+
+@pytest.mark.parametrize("call", ["answer", "answer_lang", "suggest", "answer_many"])
+def test_each_question_is_normalised_once_and_cleaned_once(
+        tiny_bot: FAQBot, call: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    questions = ["Quels sont les horaires d'ouverture ?", "where is your shop located?",
+                 "tell me a joke", "livraison rapide", "les horaires du samedi ?"]
+    tiny_bot.answer_many(questions)  # the encoder loaded and warm, as when serving
+    # Every normalisation goes through _NON_WORD; every cleaning of these ASCII questions
+    # through _drop_surrogates.
+    normalised = _CountingCalls(text_module._NON_WORD)
+    cleaned = _CountingCalls(text_module._drop_surrogates)
+    monkeypatch.setattr(text_module, "_NON_WORD", normalised)
+    monkeypatch.setattr(text_module, "_drop_surrogates", cleaned)
+    if call == "answer_many":
+        tiny_bot.answer_many(questions)
+    for question in questions if call != "answer_many" else []:
+        if call == "answer":
+            tiny_bot.answer(question)
+        elif call == "answer_lang":
+            tiny_bot.answer(question, "fr", lang_hint="en")
+        else:
+            tiny_bot.suggest(question, lang_hint="en")
+    assert (normalised.calls, cleaned.calls) == (len(questions), len(questions))
 
 
 def test_huge_input_is_cut(tiny_bot: FAQBot) -> None:
