@@ -169,8 +169,9 @@ async def test_telegram_standby_takes_over_from_a_killed_leader(
     for process in (leader, standby):
         log_scanner.scan(process.errors(), "faqbot run telegram")
 
-    # The updates the leader had fetched but not confirmed (getUpdates confirms the previous
-    # batch): Telegram gives them again to the next poller, which may answer some again.
+    # The updates the leader had not confirmed (its last poll's offset was the first update not
+    # finished, and a poll fetches at most BATCH from it): Telegram gives them again to the next
+    # poller, which may answer again those the leader had answered.
     last_offset = [call.params.get("offset", 0) for call in api.calls[:before_kill]
                    if call.method == "getUpdates"][-1]
     unconfirmed = {texts[number] for number in range(last_offset, last_offset + BATCH)

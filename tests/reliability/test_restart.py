@@ -2,7 +2,9 @@
 and once started again answers the rest; no message is answered twice or skipped (getUpdates
 confirms only what the stopped process took), and the question log holds each question once,
 in a file only its owner can read. The same holds when the stop meets faults and retries: the
-stopping process finishes the replies it owes, retries included, before it exits.
+stopping process finishes the replies it owes, retries included, before it exits. Killed with
+SIGKILL while it holds many updates, the process loses none: Telegram gives the restarted one
+every update not finished, and only updates the killed one held are answered twice.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from tests.auxil.reliability import (
     report,
 )
 from tests.auxil.telegram import group_chat, message_update, user
-from tests.fakes.telegram_api import BOT_USERNAME, FakeTelegramAPI, Fault
+from tests.fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
 
 pytestmark = pytest.mark.reliability
 
@@ -45,6 +47,9 @@ TOPICS = ("horaires", "adresse", "livraison", "vous livrez le dimanche", "ou ete
 # The stop during faults: 1,200 questions from 150 private chats, 10 % of the calls failing.
 FAULT_CHATS, QUESTIONS_PER_CHAT = 150, 8
 FAULT_RATE = 0.10
+# The kill: 600 questions from 30 private chats, replies taking 0.1 s so that updates pile up.
+KILL_CHATS, KILL_QUESTIONS = 30, 600
+KILL_AFTER_REPLIES = 200
 
 
 def _stream(count: int, start: int) -> list[dict[str, Any]]:
@@ -84,10 +89,21 @@ async def _reap(process: asyncio.subprocess.Process) -> None:
         await process.wait()
 
 
-def _replies(api: FakeTelegramAPI) -> list[tuple[int, int]]:
-    """(chat, quoted message id) of every reply delivered, in order."""
+def _replies(api: FakeTelegramAPI, calls: list[Call] | None = None) -> list[tuple[int, int]]:
+    """(chat, quoted message id) of every reply delivered (among `calls`), in order."""
     return [(call.params["chat_id"], call.params["reply_parameters"]["message_id"])
-            for call in api.calls_to("sendMessage") if call.status == 200]
+            for call in (api.calls if calls is None else calls)
+            if call.method == "sendMessage" and call.status == 200]
+
+
+async def _until_answered_or_quiet(api: FakeTelegramAPI, questions: int,
+                                   quiet: float = 10.0) -> None:
+    """Wait until every question is answered, or no reply came for `quiet` seconds."""
+    answered, last_change = 0, time.monotonic()
+    while answered < questions and time.monotonic() - last_change < quiet:
+        await asyncio.sleep(0.2)
+        if len(set(_replies(api))) > answered:
+            answered, last_change = len(set(_replies(api))), time.monotonic()
 
 
 def _environment(api: FakeTelegramAPI, db: Path, kb: Path | None) -> dict[str, str]:
@@ -201,3 +217,61 @@ async def test_sigterm_during_faults_then_restart(api: FakeTelegramAPI, default_
     assert not ledger.confirmed_twice()  # a second copy only after an unconfirmed one
     assert not ledger.out_of_order_chats()
     assert not ledger.unexpected
+
+
+@pytest.mark.timeout(300)
+async def test_sigkill_with_updates_in_hand_then_restart(api: FakeTelegramAPI, tiny_kb_path: Path,
+                                                         tmp_path: Path,
+                                                         log_scanner: LogScanner) -> None:
+    env = _environment(api, tmp_path / "questions.sqlite3", tiny_kb_path)
+    updates = [message_update(f"@{BOT_USERNAME} {TOPICS[number % len(TOPICS)]} {number}",
+                              chat=group_chat(-5_000_000 - number % KILL_CHATS),
+                              sender=user(500_000 + number % KILL_CHATS, "fr"))
+               for number in range(KILL_QUESTIONS)]
+    asked: dict[int, list[int]] = defaultdict(list)  # chat -> message ids, in order
+    for update in updates:
+        asked[update["message"]["chat"]["id"]].append(update["message"]["message_id"])
+    api.fault_picker = lambda method, _: Fault(200, delay=0.1) if method == "sendMessage" else None
+    started = time.monotonic()
+    process = await _start(api, env)
+    try:
+        ids = [api.push(update) for update in updates]
+        await api.wait_until(lambda: len(_replies(api)) >= KILL_AFTER_REPLIES, timeout=120)
+        process.kill()
+        _, killed_errors = await process.communicate()
+        await asyncio.sleep(0.5)  # the sends the killed process had begun reach the fake
+        before_restart = len(api.calls)
+        polls = [call.params.get("offset", 0) for call in api.calls
+                 if call.method == "getUpdates" and call.status == 200]
+        answered_by_killed = len(set(_replies(api)))
+        process = await _start(api, env)
+        await _until_answered_or_quiet(api, KILL_QUESTIONS)
+        second_errors = await _stop(process)
+    finally:
+        await _reap(process)
+    seconds = time.monotonic() - started
+    log_scanner.scan(killed_errors.decode(errors="replace") + second_errors,
+                     "faqbot run telegram")
+    update_of = {(update["message"]["chat"]["id"], update["message"]["message_id"]): update_id
+                 for update_id, update in zip(ids, updates, strict=True)}
+    copies = Counter(update_of[reply] for reply in _replies(api))
+    twice = {update_id for update_id, count in copies.items() if count > 1}
+    # The killed process's last poll confirmed the updates below its offset; it may have
+    # held any update from there on (fetched by that poll, or answered meanwhile).
+    confirmed = polls[-1]
+    report(Figures(f"telegram SIGKILL with updates in hand ({answered_by_killed} answered "
+                   f"before the kill, {ids[-1] + 1 - confirmed} not confirmed), and restart",
+                   sent=KILL_QUESTIONS, answered=len(copies), lost=KILL_QUESTIONS - len(copies),
+                   twice=len(twice), seconds=seconds))
+    assert len(copies) == KILL_QUESTIONS, (
+        f"{KILL_QUESTIONS - len(copies)} questions lost: confirmed to Telegram, never answered")
+    assert set(copies.values()) <= {1, 2}
+    assert all(update_id >= confirmed for update_id in twice)  # only the unconfirmed again
+    assert not [reply for reply in _replies(api, api.calls[before_restart:])
+                if update_of[reply] < confirmed]
+    order: dict[int, list[int]] = defaultdict(list)
+    for chat, message_id in dict.fromkeys(_replies(api)):  # each reply at its first delivery
+        order[chat].append(message_id)
+    assert order == asked  # each chat answered in order, across the kill
+    assert process.returncode == 0, second_errors
+    assert "Traceback" not in second_errors and " ERROR " not in second_errors, second_errors

@@ -542,6 +542,68 @@ async def test_webhook_secret_compared_in_constant_time_and_never_logged(
     assert compared == [(wrong.encode(), secret.encode()), (secret.encode(), secret.encode())]
 
 
+async def test_webhook_confirms_an_update_only_once_it_is_answered(api: FakeTelegramAPI,
+                                                                 tiny_bot: FAQBot) -> None:
+    release = asyncio.Event()
+    api.inject("sendMessage", Fault(status=200, hold=release))  # the answer hangs
+    port = _free_port()
+    options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
+    async with serving(api, tiny_bot, webhook=options):
+        assert api.webhook is not None
+        posting = asyncio.create_task(api.push_webhook(message_update("horaires"),
+                                                       secret=api.webhook.secret))
+        await asyncio.sleep(1.0)  # within MAX_HOLD_SECONDS
+        assert not posting.done(), "the 2xx confirmed an update not answered yet"
+        release.set()
+        assert await posting == 200
+    assert sent_texts(api, 1001) == ["Ouvert de 9 h à 17 h.\n\nVoir aussi :"]
+
+
+async def test_webhook_confirms_an_update_held_too_long_and_sends_503_on_a_stop(
+        api: FakeTelegramAPI, tiny_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(telegram_bot, "MAX_HOLD_SECONDS", 0.5)
+    monkeypatch.setattr(telegram_bot, "DRAIN_SECONDS", 1.0)
+    # Every send waits out a flood pause far longer than the stop's drain.
+    api.fault_picker = lambda method, _: (Fault(429, retry_after=50) if method == "sendMessage"
+                                          else None)
+    port = _free_port()
+    options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
+    async with serving(api, tiny_bot, webhook=options) as stop:
+        assert api.webhook is not None
+        secret = api.webhook.secret
+        # Held too long: confirmed unanswered, so as not to hold up Telegram's connections.
+        assert await asyncio.wait_for(api.push_webhook(message_update("horaires"),
+                                                       secret=secret), 5) == 200
+        monkeypatch.setattr(telegram_bot, "MAX_HOLD_SECONDS", 30.0)
+        posting = asyncio.create_task(api.push_webhook(
+            message_update("adresse", sender=user(2002)), secret=secret))
+        await api.wait_for("sendMessage", to_chat(2002), status=429)
+        stop.set()  # the drain gives the second update up: Telegram must send it again
+        assert await posting == 503
+    assert not sent_texts(api, 1001) and not sent_texts(api, 2002)
+
+
+async def test_an_unfinished_update_does_not_make_polling_spin(api: FakeTelegramAPI,
+                                                               tiny_bot: FAQBot) -> None:
+    release = asyncio.Event()
+    api.inject("sendMessage", Fault(status=200, hold=release))  # holds the offset back
+    async with serving(api, tiny_bot):
+        api.push(message_update("horaires"))
+        await asyncio.sleep(1.0)  # its answer is on its way, and held
+        polls_before = len(api.calls_to("getUpdates"))
+        await asyncio.sleep(2.0)
+        polls = len(api.calls_to("getUpdates")) - polls_before
+        api.push(message_update("adresse", sender=user(2002)))
+        await api.wait_for("sendMessage", to_chat(2002))  # new updates still come in
+        release.set()
+        await api.wait_for("sendMessage", to_chat(1001))
+    # Telegram answers at once a poll whose offset an unfinished update holds: one poll every
+    # HELD_POLL_PAUSE, not a busy loop.
+    assert polls <= 2.0 / telegram_bot.HELD_POLL_PAUSE + 1
+    offsets = [call.params["offset"] for call in api.calls_to("getUpdates")]
+    assert offsets == sorted(offsets)
+
+
 async def test_a_chat_in_flood_control_does_not_stall_the_others(
         api: FakeTelegramAPI, html_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
     # The flooded chat's retries give up at the stop's drain deadline: a second, not ten.
