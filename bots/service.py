@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from bots.feedback import NONE_CHOSEN, AlternativesCodec, FeedbackClick, FeedbackTicket
 from core import FAQBot, KnowledgeBase, Reply, Settings, Suggestion
-from core.questionlog import (
+from core.questionlog.interface import (
     HELPFUL,
     NONE_OF_THESE,
     NOT_HELPFUL,

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from core.questionlog import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
+from core.questionlog.interface import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
 from core.text import printable
 
 KINDS = ("answer", "clarify", "fallback", "smalltalk")

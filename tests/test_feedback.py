@@ -41,14 +41,9 @@ from bots.service import Asker, FAQService
 from bots.telegram_bot import render_reply
 from core import FAQBot, Reply, load_knowledge_base, load_settings
 from core.bot import RankedReply
-from core.questionlog import (
-    HELPFUL,
-    NONE_OF_THESE,
-    NOT_HELPFUL,
-    BackgroundQuestionLog,
-    LoggedQuestion,
-    SQLiteQuestionLog,
-)
+from core.questionlog.interface import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 
 ASKER, OTHER = 1001, 1002
 

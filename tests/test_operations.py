@@ -37,12 +37,9 @@ from bots.operations import open_question_log
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import Asker, FAQService
 from core import FAQBot, IntentClassifier, Settings, load_knowledge_base
-from core.questionlog import (
-    NONE_OF_THESE,
-    BackgroundQuestionLog,
-    LoggedQuestion,
-    SQLiteQuestionLog,
-)
+from core.questionlog.interface import NONE_OF_THESE, LoggedQuestion
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 
 REPO = Path(__file__).resolve().parent.parent
 OPENING_FR = "Ouvert de 9 h à 17 h."

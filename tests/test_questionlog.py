@@ -19,18 +19,18 @@ from typing import Any
 import pytest
 
 from core.config import Settings
-from core.questionlog import (
+from core.questionlog.factory import open_store_for_reading
+from core.questionlog.interface import (
     HELPFUL,
     NONE_OF_THESE,
     NOT_HELPFUL,
     SCHEMA_VERSION,
-    BackgroundQuestionLog,
     Feedback,
     LoggedQuestion,
     QuestionLogError,
-    SQLiteQuestionLog,
 )
-from core.questionlog_store import open_store_for_reading
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 
 NOW = datetime.now(UTC)
 CHAT, USER = -100200300, 987654321  # raw ids, as an adapter hands them to the writer
@@ -230,7 +230,8 @@ def test_missing_log_is_not_created_for_reading(tmp_path: Path) -> None:
 WRITER_PROCESS = """
 import sys
 from datetime import UTC, datetime
-from core.questionlog import LoggedQuestion, SQLiteQuestionLog
+from core.questionlog.interface import LoggedQuestion
+from core.questionlog.sqlite import SQLiteQuestionLog
 store = SQLiteQuestionLog(sys.argv[1])
 for n in range(100):
     store.record(LoggedQuestion(at=datetime.now(UTC), platform="discord", chat="p", user="p",

@@ -30,17 +30,17 @@ from bots.cli import main
 from bots.metrics import Metrics
 from bots.operations import open_question_log
 from core import FAQBot, Settings
-from core.questionlog import (
+from core.questionlog.factory import MISSING_DRIVER, open_question_log_store
+from core.questionlog.interface import (
     HELPFUL,
     SCHEMA_VERSION,
-    BackgroundQuestionLog,
     Feedback,
     OutdatedSchemaError,
     QuestionLogError,
     keyed_pseudonym,
 )
-from core.questionlog_pg import PostgresQuestionLog
-from core.questionlog_store import MISSING_DRIVER, open_question_log_store
+from core.questionlog.postgres import PostgresQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 from core.review import build_review
 from core.stats import compute_stats
 
@@ -197,7 +197,7 @@ def test_password_never_appears_in_errors(postgres: PostgresServer) -> None:
 def test_missing_driver_names_the_extra(command: list[str], monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` now fails
-    for module in ("core.questionlog_pg", "bots.leadership"):
+    for module in ("core.questionlog.postgres", "bots.leadership"):
         monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.setenv("FAQBOT_DB", "postgresql://127.0.0.1/faqbot")
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN)

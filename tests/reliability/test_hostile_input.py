@@ -33,7 +33,8 @@ from telegram_helpers import inline_update, message_update, user
 from bots import cli
 from bots.service import FAQService
 from core import FAQBot
-from core.questionlog import BackgroundQuestionLog, SQLiteQuestionLog
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 from reliability.support import (
     DISCORD_TOKEN,
     FORGED_LINE,

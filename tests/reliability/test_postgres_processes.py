@@ -31,7 +31,7 @@ from telegram_helpers import group_chat, message_update, user
 
 from bots.leadership import platform_lock
 from core import FAQBot
-from core.questionlog import SCHEMA_VERSION
+from core.questionlog.interface import SCHEMA_VERSION
 from reliability.support import (
     DISCORD_TOKEN,
     SEED,
@@ -258,7 +258,7 @@ async def test_discord_shards_in_two_processes_log_to_one_database(
 # openings start within a millisecond of each other.
 OPEN_WHEN_TOLD = """
 import sys
-from core.questionlog_store import open_question_log_store
+from core.questionlog.factory import open_question_log_store
 print("ready", flush=True)
 sys.stdin.readline()
 log = open_question_log_store(sys.argv[1])

@@ -22,7 +22,8 @@ from fakes.telegram_api import FakeTelegramAPI, Fault
 from bots import telegram_bot
 from bots.service import FAQService
 from core import FAQBot
-from core.questionlog import BackgroundQuestionLog, SQLiteQuestionLog
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 from reliability.support import (
     SEED,
     Figures,

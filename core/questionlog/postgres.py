@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from core.questionlog import (
+from core.questionlog.interface import (
     CHOICE_WINDOW,
     DAY_SECONDS,
     FEEDBACK_INSERT,
@@ -56,7 +56,7 @@ SCHEMA_LOCK = 0x666171626F74
 RECONNECT_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
 
-# The statements of each version, as in core/questionlog.py (`user` is a keyword here).
+# The statements of each version, as in core/questionlog/sqlite.py (`user` is a keyword here).
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -249,7 +249,7 @@ class PostgresQuestionLog:
 
     def record_feedback(self, platform: str, chat: str, question_ref: str,
                         feedback: Feedback) -> None:
-        """Attach feedback to the referenced question, as core.questionlog.QuestionLog says."""
+        """Attach feedback to the referenced question, as QuestionLog says."""
         with self._session() as connection:
             connection.execute(_pg(FEEDBACK_INSERT),
                                feedback_row(platform, chat, question_ref, feedback))
