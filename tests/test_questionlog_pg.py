@@ -24,6 +24,9 @@ from test_questionlog import (
 from test_questionlog import (
     test_feedback_is_linked_to_its_question_once_per_user as check_feedback,
 )
+from test_questionlog import (
+    test_question_is_logged_once_per_reference_in_its_chat as check_logged_once,
+)
 from test_review import LOG
 
 from bots.cli import main
@@ -87,6 +90,27 @@ def test_feedback_is_linked_to_its_question_once_per_user(store: PostgresQuestio
     check_feedback(store)  # the SQLite test, on PostgreSQL
 
 
+def test_question_is_logged_once_per_reference_in_its_chat(store: PostgresQuestionLog) -> None:
+    check_logged_once(store)  # the SQLite test, on PostgreSQL
+
+
+def test_processes_logging_one_update_at_once_log_it_once(postgres_url: str) -> None:
+    stores = [PostgresQuestionLog(postgres_url) for _ in range(4)]
+    batch = [replace(entry(f"question {number}", chat=f"c{number % 10}"), ref=f"upd{number:05}")
+             for number in range(200)]
+    writers = [threading.Thread(target=store.record_many, args=(batch,)) for store in stores]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    try:
+        assert sorted(row.question for row in stores[0].entries()) == sorted(
+            row.question for row in batch)
+    finally:
+        for store in stores:
+            store.close()
+
+
 def test_purge_takes_the_feedback_of_old_questions(store: PostgresQuestionLog,
                                                    postgres_url: str) -> None:
     store.record_many([replace(entry("old", at=NOW - timedelta(days=40)), ref="old00000"),
@@ -139,6 +163,9 @@ def test_version_1_database_is_upgraded_in_place(postgres_url: str) -> None:
             postgres_url, key=bytes.fromhex("ab12")).pseudonym("telegram", 1)
         old = main_log.entries()[0]
         assert (old.question, old.choice, old.latency_ms) == ("ancienne", None, 0.0)
+        for _ in range(2):  # version 4: one row per reference in a chat
+            main_log.record(replace(entry("nouvelle"), ref="r0000000"))
+        assert [row.question for row in main_log.entries()] == ["ancienne", "nouvelle"]
     finally:
         main_log.close()
     with psycopg.connect(postgres_url) as connection:

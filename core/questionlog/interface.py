@@ -26,7 +26,7 @@ from typing import Protocol
 
 from core.errors import FaqbotError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # The choice recorded when a user answers a clarification with "none of these"; the dash keeps
 # it apart from every intent id.
 NONE_OF_THESE = "-none-"
@@ -71,7 +71,10 @@ class LoggedQuestion:
     suggestions: tuple[str, ...] = ()
     latency_ms: float = 0.0
     choice: str | None = None  # after a clarify: an intent id or NONE_OF_THESE
-    ref: str | None = None  # the reference its feedback buttons carry (answers only)
+    # The question's reference in its chat: derived from the platform's update (the same in
+    # every process, so a question answered twice is logged once), else random when its feedback
+    # buttons carry one; None for the others (console, CLI, platform questions without buttons).
+    ref: str | None = None
     feedback: tuple[Feedback, ...] = ()  # filled when read back, oldest first
 
 
@@ -115,7 +118,8 @@ class QuestionLogStore(Protocol):
         ...
 
     def record_many(self, entries: list[LoggedQuestion]) -> None:
-        """Add questions in one transaction: all of them, or none on error."""
+        """Add questions in one transaction: all of them, or none on error; one whose
+        platform, chat and reference are logged already is skipped."""
         ...
 
     def record_choice(self, platform: str, chat: str, user: str, choice: str,
@@ -146,6 +150,13 @@ class QuestionLogStore(Protocol):
 QUESTION_COLUMNS = ('at, platform, chat, "user", lang, question, kind, intent, confidence, '
                     "suggestions, latency_ms, choice, ref")
 
+
+# A question inserted unless one with its platform, chat and reference is logged already (the
+# unique index of schema version 4): a platform update answered again after a crash of the
+# process that first answered it (at least once) is logged once. Questions without a reference
+# are all logged.
+QUESTION_INSERT = (f"INSERT INTO questions ({QUESTION_COLUMNS}) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
 
 # Feedback attached to the latest question of that platform, chat and reference: a user's
 # first verdict stays, a choice is added once, after NOT_HELPFUL (PostgreSQL runs it with its

@@ -27,7 +27,7 @@ from core.questionlog.interface import (
     NONE_OF_THESE,
     PURGE_FEEDBACK,
     PURGE_QUESTIONS,
-    QUESTION_COLUMNS,
+    QUESTION_INSERT,
     QUESTIONS_SINCE,
     SCHEMA_VERSION,
     Feedback,
@@ -81,6 +81,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
                verdict TEXT NOT NULL,
                choice TEXT,
                UNIQUE (question, user))""",
+    ),
+    # Version 4 logs a question once per reference in its chat: a platform update answered
+    # again by another process (at least once) is not logged twice.
+    4: (
+        "DROP INDEX questions_ref",
+        "CREATE UNIQUE INDEX questions_ref ON questions (platform, chat, ref) "
+        "WHERE ref IS NOT NULL",
     ),
 }
 
@@ -181,12 +188,11 @@ class SQLiteQuestionLog:
         self.record_many([entry])
 
     def record_many(self, entries: list[LoggedQuestion]) -> None:
-        """Insert questions in one transaction: all of them, or none on error."""
+        """Insert questions in one transaction: all of them, or none on error; one whose
+        reference is logged already in its chat is skipped (QUESTION_INSERT)."""
         rows = [question_row(entry) for entry in entries]
         with self._lock, self._transaction():
-            self._connection.executemany(
-                f"INSERT INTO questions ({QUESTION_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._connection.executemany(QUESTION_INSERT, rows)
 
     def record_choice(self, platform: str, chat: str, user: str, choice: str,
                       at: datetime) -> None:
