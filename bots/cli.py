@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from bots.operations import RunOptions
     from bots.service import FAQService, Server
-    from core.questionlog import LoggedQuestion
+    from core.questionlog.interface import LoggedQuestion
 
 logger = logging.getLogger("faqbot")
 EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT = 0, 1, 2
@@ -135,7 +135,7 @@ def _add_studio(commands: Any) -> None:
 
 def _studio(args: argparse.Namespace) -> int:
     from bots.studio.server import run
-    from core.questionlog import default_db_path
+    from core.questionlog.interface import default_db_path
 
     settings = load_settings()
     run(_kb_path(args, settings), args.db or settings.db or default_db_path(), args.host,
@@ -257,8 +257,8 @@ def _logged_questions(args: argparse.Namespace,
     import sqlite3
     from datetime import UTC, datetime, timedelta
 
-    from core.questionlog import default_db_path
-    from core.questionlog_store import describe, open_store_for_reading
+    from core.questionlog.factory import describe, open_store_for_reading
+    from core.questionlog.interface import default_db_path
 
     since = datetime.now(UTC) - timedelta(days=args.since) if args.since else None
     db = args.db or settings.db or default_db_path()
@@ -328,7 +328,7 @@ def _telegram_server(args: argparse.Namespace, settings: Settings, required: boo
 def _elected_if_shared(serve: Server, platform: str, settings: Settings) -> Server:
     """With a PostgreSQL question log, several processes may share one bot: `serve` then runs
     only in the one elected to (bots/leadership.py)."""
-    from core.questionlog_store import is_postgres_url, postgres_driver
+    from core.questionlog.factory import is_postgres_url, postgres_driver
 
     if settings.db is None or not is_postgres_url(settings.db):
         return serve

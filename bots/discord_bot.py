@@ -369,7 +369,7 @@ class FaqCog(commands.Cog):
                     await message.reply(**notice.as_kwargs())
                 if verdict == "allow":
                     text = _MENTION.sub(" ", message.content).strip()
-                    asker = Asker("discord", message.channel.id, message.author.id)
+                    asker = Asker("discord", message.channel.id, message.author.id, message.id)
                     reply, ticket = self.faq.answer_with_feedback(text, asker=asker,
                                                                   feedback=self.feedback)
                     await send_to_channel(message, self.render(reply, ticket))
@@ -749,7 +749,7 @@ def _cog(interaction: discord.Interaction) -> FaqCog:
 
 def _interaction_asker(interaction: discord.Interaction) -> Asker:
     """Who used a command or component, for the question log (which stores pseudonyms)."""
-    return Asker("discord", interaction.channel_id, interaction.user.id)
+    return Asker("discord", interaction.channel_id, interaction.user.id, interaction.id)
 
 
 async def _quietly(sending: Any) -> None:

@@ -18,8 +18,9 @@ from bots.metrics import Metrics, MetricsServer
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import FAQService, Server
 from core import ConfigurationError, FAQBot, Settings
-from core.questionlog import BackgroundQuestionLog, default_db_path
-from core.questionlog_store import describe, open_question_log_store
+from core.questionlog.factory import describe, open_question_log_store
+from core.questionlog.interface import default_db_path
+from core.questionlog.writer import BackgroundQuestionLog
 
 logger = logging.getLogger(__name__)
 

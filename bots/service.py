@@ -12,6 +12,7 @@ no metrics it is a plain pass-through (which is what an adapter gets when handed
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import secrets
 import time
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bots.feedback import NONE_CHOSEN, AlternativesCodec, FeedbackClick, FeedbackTicket
 from core import FAQBot, KnowledgeBase, Reply, Settings, Suggestion
-from core.questionlog import (
+from core.questionlog.interface import (
     HELPFUL,
     NONE_OF_THESE,
     NOT_HELPFUL,
@@ -42,6 +43,9 @@ class Asker:
     platform: str
     chat: int | str | None
     user: int | str | None
+    # The platform's id of what was asked in that chat (a Telegram message, a Discord message
+    # or interaction): the same in every process, so a question answered again is logged once.
+    update: int | str | None = None
 
 
 # Feedback clicks remembered to tell a repeated click (which changes nothing) from a first one.
@@ -105,12 +109,12 @@ class FAQService:
         started = time.perf_counter()
         reply, alternatives = bot.answer_ranked(text, lang_hint=lang_hint)
         seconds = time.perf_counter() - started
-        ticket = None
+        ref, ticket = update_ref(asker), None
         if feedback and bot.kb.feedback and reply.kind == "answer":
-            ref = secrets.token_urlsafe(6)
+            ref = ref or secrets.token_urlsafe(6)
             ticket = FeedbackTicket(ref=ref, asker=self.asker_tag(ref, asker), lang=reply.lang,
                                     alternatives=self._codec_for(bot.kb).encode(alternatives))
-        self._record(reply, asker, seconds, ref=ticket.ref if ticket else None)
+        self._record(reply, asker, seconds, ref=ref)
         return reply, ticket
 
     def choose(self, intent_id: str, lang: str | None = None, *,
@@ -249,6 +253,15 @@ class FAQService:
         if self.log is None:
             return
         self.log.record_choice(asker.platform, asker.chat, asker.user, choice, datetime.now(UTC))
+
+
+def update_ref(asker: Asker) -> str | None:
+    """The reference of the question of `asker.update` (None without one): 8 characters of its
+    hash, like the random reference of a feedback ticket, and the same in every process."""
+    if asker.update is None:
+        return None
+    digest = hashlib.sha256(f"{asker.platform}:{asker.update}".encode()).digest()
+    return base64.urlsafe_b64encode(digest[:6]).decode()
 
 
 # A platform adapter's `serve`, as `faqbot run` starts it: serves until the event is set.

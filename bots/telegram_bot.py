@@ -344,8 +344,9 @@ def _user_language(update: Update) -> str | None:
 
 def _asker(update: Update) -> Asker:
     """Who sent the update, for the question log (which stores only pseudonyms)."""
-    chat, user = update.effective_chat, update.effective_user
-    return Asker("telegram", chat.id if chat else None, user.id if user else None)
+    chat, user, message = update.effective_chat, update.effective_user, update.effective_message
+    return Asker("telegram", chat.id if chat else None, user.id if user else None,
+                 message.message_id if message else None)
 
 
 def _chat_for_logs(chat_id: int | None) -> str:

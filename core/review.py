@@ -25,7 +25,7 @@ import yaml
 from core.bot import FAQBot
 from core.encoder import Embed
 from core.knowledge import KnowledgeBase
-from core.questionlog import NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
+from core.questionlog.interface import NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
 from core.text import normalize, printable
 
 # An answer below this confidence is worth a curator's look even though it was given.

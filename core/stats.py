@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, get_args
 
 from core.bot import ReplyKind
-from core.questionlog import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
+from core.questionlog.interface import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
 from core.text import printable
 
 KINDS: tuple[ReplyKind, ...] = get_args(ReplyKind)

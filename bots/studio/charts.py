@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from core.questionlog import LoggedQuestion
+from core.questionlog.interface import LoggedQuestion
 
 WIDTH, HEIGHT = 760, 240
 LEFT, BOTTOM, TOP = 40, 40, 10  # room for the axis labels

@@ -26,8 +26,8 @@ from core import FAQBot, KnowledgeBase
 from core.cache import default_cache_dir, trained_classifier
 from core.evaluation import EvaluationReport, cross_validate
 from core.kbedit import content_hash, read_text, validate, write_atomically
-from core.questionlog import LoggedQuestion, QuestionLogError, default_db_path
-from core.questionlog_store import describe, is_postgres_url, open_store_for_reading
+from core.questionlog.factory import describe, is_postgres_url, open_store_for_reading
+from core.questionlog.interface import LoggedQuestion, QuestionLogError, default_db_path
 from core.text import normalize
 
 KEPT_VERSIONS = 4  # bots and evaluations kept in memory (the file, the draft, recent ones)

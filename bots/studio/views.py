@@ -27,7 +27,7 @@ from core.evaluation import IN_SCOPE_OUTCOMES, OOS_OUTCOMES
 from core.kbedit import IntentFields, KbDraft, StaleFileError, content_hash, save
 from core.knowledge import Intent, KnowledgeBase
 from core.lint import lint_knowledge_base
-from core.questionlog import NONE_OF_THESE, LoggedQuestion
+from core.questionlog.interface import NONE_OF_THESE, LoggedQuestion
 from core.review import build_review
 from core.stats import KINDS, compute_stats
 from core.text import normalize

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.questionlog import LoggedQuestion
-from core.questionlog_store import open_store_for_reading
+from core.questionlog.factory import open_store_for_reading
+from core.questionlog.interface import LoggedQuestion
 
 
 def read_log(db: Path | str) -> list[LoggedQuestion]:

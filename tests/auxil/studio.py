@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from core.questionlog import LoggedQuestion, SQLiteQuestionLog
+from core.questionlog.interface import LoggedQuestion
+from core.questionlog.sqlite import SQLiteQuestionLog
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_KB = REPO / "tests" / "data" / "tiny_kb.yaml"

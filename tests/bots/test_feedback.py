@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,9 @@ from bots.metrics import Metrics
 from bots.service import Asker, FAQService
 from bots.telegram_bot import render_reply
 from core import FAQBot, load_knowledge_base, load_settings
-from core.questionlog import (
-    HELPFUL,
-    NONE_OF_THESE,
-    NOT_HELPFUL,
-    BackgroundQuestionLog,
-    LoggedQuestion,
-    SQLiteQuestionLog,
-)
+from core.questionlog.interface import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 from tests.auxil.discord import click, custom_ids, sent, slash
 from tests.auxil.discord import serving as serving_discord
 from tests.auxil.engine import AMBIGUOUS
@@ -141,6 +137,24 @@ def test_only_curated_answers_get_a_ticket(clarifying_bot: FAQBot, db: Path) -> 
     log.close()
     assert len(rows) == 5
     assert rows[0].ref is not None and all(row.ref is None for row in rows[1:])
+
+
+def test_an_update_answered_again_is_logged_once_under_the_same_reference(
+        service: FAQService) -> None:
+    # Another process answering the same Telegram message again (at least once) derives the
+    # same reference: its buttons reach the question logged first, and the log keeps one row.
+    again = FAQService(service.bot, log=service.log)
+    asker = Asker("telegram", ASKER, ASKER, update=7001)
+    _, ticket = service.answer_with_feedback("horaires", asker=asker)
+    _, repeat = again.answer_with_feedback("horaires", asker=asker)
+    _, other = service.answer_with_feedback("horaires", asker=replace(asker, update=7002))
+    for _ in range(2):  # without an update id, every question is logged
+        service.answer_with_feedback("bitcoin", asker=replace(asker, update=None))
+    assert ticket is not None and repeat is not None and other is not None
+    assert ticket.ref == repeat.ref != other.ref and len(ticket.ref) == 8
+    rows = logged(service)
+    assert [(row.question, row.ref) for row in rows] == [
+        ("horaires", ticket.ref), ("horaires", other.ref), ("bitcoin", None), ("bitcoin", None)]
 
 
 def test_environment_switch(monkeypatch: pytest.MonkeyPatch) -> None:

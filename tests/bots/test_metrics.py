@@ -7,7 +7,7 @@ from pathlib import Path
 import aiohttp
 import yaml
 
-from bots.metrics import Metrics, MetricsServer, knowledge_base_version
+from bots.metrics import Metrics, MetricsServer
 from core import load_knowledge_base
 
 
@@ -17,10 +17,10 @@ def test_the_fingerprint_follows_the_content(tiny_kb_path: Path, tmp_path: Path)
     raw["intents"][0]["answer"]["en"] = "Open from 8 am to 5 pm."
     edited = tmp_path / "edited.yaml"
     edited.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    version = knowledge_base_version(kb)
-    assert len(version) == 12 and int(version, 16) >= 0
-    assert knowledge_base_version(load_knowledge_base(tiny_kb_path)) == version
-    assert knowledge_base_version(load_knowledge_base(edited)) != version
+    fingerprint = kb.fingerprint()
+    assert len(fingerprint) == 12 and int(fingerprint, 16) >= 0
+    assert load_knowledge_base(tiny_kb_path).fingerprint() == fingerprint
+    assert load_knowledge_base(edited).fingerprint() != fingerprint
 
 
 def test_each_metrics_object_has_a_registry_of_its_own() -> None:

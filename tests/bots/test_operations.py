@@ -29,12 +29,9 @@ from bots.operations import open_question_log
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import Asker, FAQService
 from core import FAQBot, Settings
-from core.questionlog import (
-    NONE_OF_THESE,
-    BackgroundQuestionLog,
-    LoggedQuestion,
-    SQLiteQuestionLog,
-)
+from core.questionlog.interface import NONE_OF_THESE, LoggedQuestion
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 from tests.auxil.discord import TOKEN as DISCORD_TOKEN
 from tests.auxil.discord import click, slash
 from tests.auxil.discord import serving as serving_discord

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bots.metrics import knowledge_base_version
 from bots.reload import KnowledgeBaseWatcher, file_signature
 from bots.service import FAQService
 from core import FAQBot, KnowledgeBaseError
@@ -121,7 +120,7 @@ async def test_a_refused_reload_keeps_the_bot_serving_with_one_error_line(
     assert service.bot is tiny_bot
     assert outcomes.heard == ["refused"]
     [line] = [record.getMessage() for record in caplog.records]
-    assert f"still serving version {knowledge_base_version(tiny_bot.kb)}" in line
+    assert f"still serving fingerprint {tiny_bot.kb.fingerprint()}" in line
     assert str(error) in line
 
 

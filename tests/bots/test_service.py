@@ -9,10 +9,10 @@ import yaml
 
 from bots import service as service_module
 from bots.feedback import FeedbackClick
-from bots.metrics import Metrics, knowledge_base_version
+from bots.metrics import Metrics
 from bots.service import Asker, FAQService
 from core import FAQBot, UnknownIntentError, load_knowledge_base
-from core.questionlog import HELPFUL, NONE_OF_THESE, NOT_HELPFUL
+from core.questionlog.interface import HELPFUL, NONE_OF_THESE, NOT_HELPFUL
 from tests.auxil.engine import AMBIGUOUS, pinned_bot
 from tests.fakes.engine import SLOW, ReloadedWhileAnswering, SlowBot
 from tests.fakes.questionlog import RecordingQuestionLog
@@ -35,10 +35,10 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
     return metrics.registry.get_sample_value(name, labels) or 0.0
 
 
-def served_version(metrics: Metrics) -> str:
-    [version] = [sample.labels["version"] for family in metrics.registry.collect()
+def served_fingerprint(metrics: Metrics) -> str:
+    [fingerprint] = [sample.labels["fingerprint"] for family in metrics.registry.collect()
                  if family.name == "faqbot_knowledge_base" for sample in family.samples]
-    return version
+    return fingerprint
 
 
 # -- a pass-through without log or metrics ------------------------------------------------------
@@ -189,7 +189,7 @@ def test_a_swap_serves_the_new_knowledge_base_from_the_next_call(tiny_bot: FAQBo
                                                                  edited_bot: FAQBot) -> None:
     metrics = Metrics()
     service = FAQService(tiny_bot, metrics=metrics)
-    assert served_version(metrics) == knowledge_base_version(tiny_bot.kb)
+    assert served_fingerprint(metrics) == tiny_bot.kb.fingerprint()
     assert service.answer("horaires").answer == "Ouvert de 9 h à 17 h."
     assert service.answer_with_feedback("horaires", asker=ASKER)[1] is not None
     service.swap(edited_bot)
@@ -197,8 +197,8 @@ def test_a_swap_serves_the_new_knowledge_base_from_the_next_call(tiny_bot: FAQBo
     assert service.answer("horaires").answer == "Ouvert de 8 h à 20 h."
     assert service.reply_for("opening_hours", "fr").answer == "Ouvert de 8 h à 20 h."
     assert service.answer_with_feedback("horaires", asker=ASKER)[1] is None  # feedback off now
-    assert served_version(metrics) == knowledge_base_version(edited_bot.kb)
-    assert served_version(metrics) != knowledge_base_version(tiny_bot.kb)
+    assert served_fingerprint(metrics) == edited_bot.kb.fingerprint()
+    assert served_fingerprint(metrics) != tiny_bot.kb.fingerprint()
     assert sample(metrics, "faqbot_knowledge_base_intents") == len(edited_bot.kb.intents)
 
 

@@ -19,18 +19,19 @@ from typing import Any
 import pytest
 
 from core.config import Settings
-from core.questionlog import (
+from core.questionlog.factory import open_store_for_reading
+from core.questionlog.interface import (
     HELPFUL,
     NONE_OF_THESE,
     NOT_HELPFUL,
     SCHEMA_VERSION,
-    BackgroundQuestionLog,
     Feedback,
     LoggedQuestion,
     QuestionLogError,
-    SQLiteQuestionLog,
+    QuestionLogStore,
 )
-from core.questionlog_store import open_store_for_reading
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 
 NOW = datetime.now(UTC)
 CHAT, USER = -100200300, 987654321  # raw ids, as an adapter hands them to the writer
@@ -132,6 +133,25 @@ def test_feedback_is_linked_to_its_question_once_per_user(store: SQLiteQuestionL
     assert rows[2].feedback == ()
 
 
+def test_question_is_logged_once_per_reference_in_its_chat(store: QuestionLogStore) -> None:
+    first = replace(entry("horaires ?"), ref="upd00001")
+    store.record(first)
+    # The same update answered again by another process after a crash, in one batch with
+    # others: only the repeat is skipped.
+    store.record_many([replace(first, at=NOW + timedelta(seconds=5)),
+                       replace(entry("horaires ?", chat="c2"), ref="upd00001"),
+                       replace(entry("horaires ?", platform="discord"), ref="upd00001"),
+                       replace(entry("adresse ?"), ref="upd00002")])
+    store.record(first)
+    for _ in range(2):  # without a reference (console, CLI), every question is logged
+        store.record(entry("sans reference"))
+    assert [(row.platform, row.chat, row.question, row.ref) for row in store.entries()] == [
+        ("telegram", "c1", "horaires ?", "upd00001"), ("telegram", "c2", "horaires ?", "upd00001"),
+        ("discord", "c1", "horaires ?", "upd00001"), ("telegram", "c1", "adresse ?", "upd00002"),
+        ("telegram", "c1", "sans reference", None), ("telegram", "c1", "sans reference", None)]
+    assert store.entries()[0].at == NOW  # the first answer's row is the one kept
+
+
 def test_purge_takes_the_feedback_of_old_questions(store: SQLiteQuestionLog) -> None:
     store.record_many([replace(entry("old", at=NOW - timedelta(days=40)), ref="old00000"),
                        replace(entry("new"), ref="new00000")])
@@ -201,6 +221,7 @@ def test_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     assert store.pseudonym("discord", 1) == SQLiteQuestionLog(path).pseudonym("discord", 1)
     store.record_choice("discord", "c", "u", "address", NOW)
     store.record(replace(entry("new row"), ref="r0000000"))
+    store.record(replace(entry("new row"), ref="r0000000"))  # version 4: logged once
     store.record_feedback("telegram", "c1", "r0000000", Feedback(NOW, "u1", HELPFUL))
     assert [row.choice for row in store.entries()] == ["address", None, None]
     assert [len(row.feedback) for row in store.entries()] == [0, 0, 1]
@@ -230,7 +251,8 @@ def test_missing_log_is_not_created_for_reading(tmp_path: Path) -> None:
 WRITER_PROCESS = """
 import sys
 from datetime import UTC, datetime
-from core.questionlog import LoggedQuestion, SQLiteQuestionLog
+from core.questionlog.interface import LoggedQuestion
+from core.questionlog.sqlite import SQLiteQuestionLog
 store = SQLiteQuestionLog(sys.argv[1])
 for n in range(100):
     store.record(LoggedQuestion(at=datetime.now(UTC), platform="discord", chat="p", user="p",

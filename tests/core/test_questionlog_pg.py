@@ -20,17 +20,17 @@ from bots.cli import main
 from bots.metrics import Metrics
 from bots.operations import open_question_log
 from core import FAQBot, Settings
-from core.questionlog import (
+from core.questionlog.factory import MISSING_DRIVER, open_question_log_store
+from core.questionlog.interface import (
     HELPFUL,
     SCHEMA_VERSION,
-    BackgroundQuestionLog,
     Feedback,
     OutdatedSchemaError,
     QuestionLogError,
     keyed_pseudonym,
 )
-from core.questionlog_pg import PostgresQuestionLog
-from core.questionlog_store import MISSING_DRIVER, open_question_log_store
+from core.questionlog.postgres import PostgresQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 from core.review import build_review
 from core.stats import compute_stats
 from tests.auxil.postgres import PostgresServer
@@ -41,6 +41,9 @@ from tests.core.test_questionlog import (
 )
 from tests.core.test_questionlog import (
     test_feedback_is_linked_to_its_question_once_per_user as check_feedback,
+)
+from tests.core.test_questionlog import (
+    test_question_is_logged_once_per_reference_in_its_chat as check_logged_once,
 )
 from tests.core.test_review import LOG
 
@@ -85,6 +88,27 @@ def test_choice_goes_to_the_open_clarification_that_offered_it(
 
 def test_feedback_is_linked_to_its_question_once_per_user(store: PostgresQuestionLog) -> None:
     check_feedback(store)  # the SQLite test, on PostgreSQL
+
+
+def test_question_is_logged_once_per_reference_in_its_chat(store: PostgresQuestionLog) -> None:
+    check_logged_once(store)  # the SQLite test, on PostgreSQL
+
+
+def test_processes_logging_one_update_at_once_log_it_once(postgres_url: str) -> None:
+    stores = [PostgresQuestionLog(postgres_url) for _ in range(4)]
+    batch = [replace(entry(f"question {number}", chat=f"c{number % 10}"), ref=f"upd{number:05}")
+             for number in range(200)]
+    writers = [threading.Thread(target=store.record_many, args=(batch,)) for store in stores]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    try:
+        assert sorted(row.question for row in stores[0].entries()) == sorted(
+            row.question for row in batch)
+    finally:
+        for store in stores:
+            store.close()
 
 
 def test_purge_takes_the_feedback_of_old_questions(store: PostgresQuestionLog,
@@ -139,6 +163,9 @@ def test_version_1_database_is_upgraded_in_place(postgres_url: str) -> None:
             postgres_url, key=bytes.fromhex("ab12")).pseudonym("telegram", 1)
         old = main_log.entries()[0]
         assert (old.question, old.choice, old.latency_ms) == ("ancienne", None, 0.0)
+        for _ in range(2):  # version 4: one row per reference in a chat
+            main_log.record(replace(entry("nouvelle"), ref="r0000000"))
+        assert [row.question for row in main_log.entries()] == ["ancienne", "nouvelle"]
     finally:
         main_log.close()
     with psycopg.connect(postgres_url) as connection:
@@ -197,7 +224,7 @@ def test_password_never_appears_in_errors(postgres: PostgresServer) -> None:
 def test_missing_driver_names_the_extra(command: list[str], monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "psycopg", None)  # `import psycopg` now fails
-    for module in ("core.questionlog_pg", "bots.leadership"):
+    for module in ("core.questionlog.postgres", "bots.leadership"):
         monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.setenv("FAQBOT_DB", "postgresql://127.0.0.1/faqbot")
     monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TELEGRAM_TOKEN)

@@ -13,7 +13,8 @@ import yaml
 from bots.cli import main
 from core import FAQBot, load_knowledge_base
 from core.encoder import SentenceEncoder
-from core.questionlog import NONE_OF_THESE, LoggedQuestion, SQLiteQuestionLog
+from core.questionlog.interface import NONE_OF_THESE, LoggedQuestion
+from core.questionlog.sqlite import SQLiteQuestionLog
 from core.review import build_review, export_candidates, group_similar
 from core.stats import compute_stats
 

@@ -13,14 +13,14 @@ import yaml
 
 from bots.cli import main
 from core import FAQBot, load_knowledge_base
-from core.questionlog import (
+from core.questionlog.factory import open_question_log_store, open_store_for_reading
+from core.questionlog.interface import (
     HELPFUL,
     NONE_OF_THESE,
     NOT_HELPFUL,
     Feedback,
     LoggedQuestion,
 )
-from core.questionlog_store import open_question_log_store, open_store_for_reading
 from core.review import build_review
 from core.stats import compute_stats
 

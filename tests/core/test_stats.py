@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.questionlog import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, Feedback, LoggedQuestion
+from core.questionlog.interface import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, Feedback, LoggedQuestion
 from core.stats import TOP_INTENTS, compute_stats, format_stats
 
 START = datetime(2026, 11, 2, 23, 30, tzinfo=UTC)

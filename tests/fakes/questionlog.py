@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.questionlog import Feedback, LoggedQuestion, RawId
+from core.questionlog.interface import Feedback, LoggedQuestion, RawId
 
 
 @dataclass

@@ -27,7 +27,6 @@ from typing import Any
 
 import discord_helpers
 import telegram_helpers
-
 from fakes.discord_api import APPLICATION_COMMAND, FakeDiscord
 from fakes.telegram_api import FakeTelegramAPI
 

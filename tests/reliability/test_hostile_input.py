@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from bots import cli
 from bots.service import FAQService
 from core import FAQBot
-from core.questionlog import BackgroundQuestionLog, SQLiteQuestionLog
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 from tests.auxil.discord import autocomplete, sent, serving, slash
 from tests.auxil.reliability import (
     DISCORD_TOKEN,

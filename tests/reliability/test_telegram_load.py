@@ -21,7 +21,8 @@ import pytest
 from bots import telegram_bot
 from bots.service import FAQService
 from core import FAQBot
-from core.questionlog import BackgroundQuestionLog, SQLiteQuestionLog
+from core.questionlog.sqlite import SQLiteQuestionLog
+from core.questionlog.writer import BackgroundQuestionLog
 from tests.auxil.reliability import (
     SEED,
     Figures,

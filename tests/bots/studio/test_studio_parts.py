@@ -17,8 +17,8 @@ from bots.cli import main
 from bots.studio import charts, server
 from bots.studio.state import DismissedQuestions, Studio
 from bots.studio.texts import TEXTS
-from core.questionlog import NOT_HELPFUL, Feedback, LoggedQuestion
-from core.questionlog_store import open_question_log_store
+from core.questionlog.factory import open_question_log_store
+from core.questionlog.interface import NOT_HELPFUL, Feedback, LoggedQuestion
 from tests.auxil.studio import studio, write_kb, write_log
 
 

@@ -546,7 +546,7 @@ async def test_webhook_confirms_an_update_only_once_it_is_answered(api: FakeTele
                                                                  tiny_bot: FAQBot) -> None:
     release = asyncio.Event()
     api.inject("sendMessage", Fault(status=200, hold=release))  # the answer hangs
-    port = _free_port()
+    port = free_port()
     options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
     async with serving(api, tiny_bot, webhook=options):
         assert api.webhook is not None
@@ -566,7 +566,7 @@ async def test_webhook_confirms_an_update_held_too_long_and_sends_503_on_a_stop(
     # Every send waits out a flood pause far longer than the stop's drain.
     api.fault_picker = lambda method, _: (Fault(429, retry_after=50) if method == "sendMessage"
                                           else None)
-    port = _free_port()
+    port = free_port()
     options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
     async with serving(api, tiny_bot, webhook=options) as stop:
         assert api.webhook is not None

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from core.questionlog import (
+from core.questionlog.interface import (
     CHOICE_WINDOW,
     DAY_SECONDS,
     FEEDBACK_INSERT,
@@ -32,7 +32,7 @@ from core.questionlog import (
     NONE_OF_THESE,
     PURGE_FEEDBACK,
     PURGE_QUESTIONS,
-    QUESTION_COLUMNS,
+    QUESTION_INSERT,
     QUESTIONS_SINCE,
     SCHEMA_VERSION,
     Feedback,
@@ -56,7 +56,7 @@ SCHEMA_LOCK = 0x666171626F74
 RECONNECT_DELAY = 0.5
 RECONNECT_MAX_DELAY = 30.0
 
-# The statements of each version, as in core/questionlog.py (`user` is a keyword here).
+# The statements of each version, as in core/questionlog/sqlite.py (`user` is a keyword here).
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -90,6 +90,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
                verdict TEXT NOT NULL,
                choice TEXT,
                UNIQUE (question, "user"))""",
+    ),
+    # Version 4 logs a question once per reference in its chat: a platform update answered
+    # again by another process (at least once) is not logged twice.
+    4: (
+        "DROP INDEX questions_ref",
+        "CREATE UNIQUE INDEX questions_ref ON questions (platform, chat, ref) "
+        "WHERE ref IS NOT NULL",
     ),
 }
 
@@ -223,13 +230,12 @@ class PostgresQuestionLog:
         self.record_many([entry])
 
     def record_many(self, entries: list[LoggedQuestion]) -> None:
-        """Insert questions in one transaction: all of them, or none on error."""
+        """Insert questions in one transaction: all of them, or none on error; one whose
+        reference is logged already in its chat is skipped (QUESTION_INSERT)."""
         rows = [question_row(entry) for entry in entries]
         with self._session() as connection, connection.transaction(), \
                 connection.cursor() as cursor:
-            cursor.executemany(f"INSERT INTO questions ({QUESTION_COLUMNS}) "
-                               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                               rows)
+            cursor.executemany(_pg(QUESTION_INSERT), rows)
 
     def record_choice(self, platform: str, chat: str, user: str, choice: str,
                       at: datetime) -> None:
@@ -249,7 +255,7 @@ class PostgresQuestionLog:
 
     def record_feedback(self, platform: str, chat: str, question_ref: str,
                         feedback: Feedback) -> None:
-        """Attach feedback to the referenced question, as core.questionlog.QuestionLog says."""
+        """Attach feedback to the referenced question, as QuestionLog says."""
         with self._session() as connection:
             connection.execute(_pg(FEEDBACK_INSERT),
                                feedback_row(platform, chat, question_ref, feedback))

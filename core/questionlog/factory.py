@@ -12,12 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from core.errors import ConfigurationError
-from core.questionlog import (
-    OutdatedSchemaError,
-    QuestionLogStore,
-    SQLiteQuestionLog,
-    default_db_path,
-)
+from core.questionlog.interface import OutdatedSchemaError, QuestionLogStore, default_db_path
+from core.questionlog.sqlite import SQLiteQuestionLog
 
 URL_SCHEMES = ("postgresql://", "postgres://")
 MISSING_DRIVER = ("FAQBOT_DB is a PostgreSQL URL but the PostgreSQL driver is not installed: "
@@ -34,7 +30,7 @@ def describe(db: str | Path) -> str:
     if not is_postgres_url(db):
         return str(db)
     with postgres_driver():
-        from core.questionlog_pg import display_url
+        from core.questionlog.postgres import display_url
     return display_url(str(db))
 
 
@@ -48,7 +44,7 @@ def open_question_log_store(db: str | Path | None, *, create: bool = True,
     """
     if db is not None and is_postgres_url(db):
         with postgres_driver():
-            from core.questionlog_pg import PostgresQuestionLog
+            from core.questionlog.postgres import PostgresQuestionLog
         return PostgresQuestionLog(str(db), create=create, read_only=read_only, key=key)
     return SQLiteQuestionLog(Path(db or default_db_path()), create=create, read_only=read_only,
                              key=key)
