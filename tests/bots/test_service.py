@@ -37,7 +37,7 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
 
 def served_fingerprint(metrics: Metrics) -> str:
     [fingerprint] = [sample.labels["fingerprint"] for family in metrics.registry.collect()
-                 if family.name == "faqbot_knowledge_base" for sample in family.samples]
+                     if family.name == "faqbot_knowledge_base" for sample in family.samples]
     return fingerprint
 
 
