@@ -8,8 +8,8 @@ life, so each runs in a process of its own too, and the CPU time of each process
 per message, so the bot's cost reads apart from the fake's.
 
 The fakes are test code, not part of the package, and nothing outside tests/ imports tests/:
-each is started as a program of the checkout's tests/ (`python -m fakes.serve PLATFORM`, with
-tests/ on its path as in the test suite) and driven over its standard input and output. Without
+each is started as a program of the checkout (`python -m tests.fakes.serve PLATFORM`) and
+driven over its standard input and output. Without
 a checkout, the platforms are reported as skipped.
 
 Two phases, one bot process. Paced: messages arrive at a steady rate the bot can follow, and
@@ -272,11 +272,11 @@ class _FakeProcess:
 
 @asynccontextmanager
 async def _started_fake(kind: str, users: int = 1) -> AsyncIterator[_FakeProcess]:
-    """`python -m fakes.serve KIND` with tests/ on its path; ended by closing its input."""
-    path = os.pathsep.join([str(REPOSITORY), str(TESTS_DIR)])
+    """`python -m tests.fakes.serve KIND` run from the checkout; ended by closing its input."""
+    path = str(REPOSITORY)
     with tempfile.TemporaryFile() as log:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "fakes.serve", kind, env=os.environ | {"PYTHONPATH": path},
+            sys.executable, "-m", "tests.fakes.serve", kind, env=os.environ | {"PYTHONPATH": path},
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
         assert process.stdin is not None and process.stdout is not None
         reader: asyncio.Task[None] | None = None

