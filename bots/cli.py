@@ -354,16 +354,16 @@ def _telegram_server(args: argparse.Namespace, settings: Settings, required: boo
         if required:
             raise FaqbotError("TELEGRAM_BOT_TOKEN is not set")
         return []
-    from bots import telegram_bot
+    from bots import telegram as telegram_adapter
 
-    telegram_bot.check_token(settings.telegram_bot_token.get_secret_value())
+    telegram_adapter.check_token(settings.telegram_bot_token.get_secret_value())
     webhook = None
     if args.webhook_url:
-        webhook = telegram_bot.WebhookOptions(url=args.webhook_url, listen=args.listen,
+        webhook = telegram_adapter.WebhookOptions(url=args.webhook_url, listen=args.listen,
                                               port=args.port)
 
     async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
-        await telegram_bot.serve(bot, settings, stop, webhook)
+        await telegram_adapter.serve(bot, settings, stop, webhook)
 
     return [_elected_if_shared(serve, "telegram", settings)]
 
@@ -385,13 +385,13 @@ def _discord_server(args: argparse.Namespace, settings: Settings, required: bool
         if required:
             raise FaqbotError("DISCORD_BOT_TOKEN is not set")
         return []
-    from bots import discord_bot
+    from bots import discord as discord_adapter
 
-    discord_bot.check_token(settings.discord_bot_token.get_secret_value())
+    discord_adapter.check_token(settings.discord_bot_token.get_secret_value())
     shard_ids = _parse_shard_ids(args.shard_ids)
 
     async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
-        await discord_bot.serve(bot, settings, stop, shard_count=args.shards,
+        await discord_adapter.serve(bot, settings, stop, shard_count=args.shards,
                                 shard_ids=shard_ids)
 
     return [serve]

@@ -1,6 +1,6 @@
 """The Discord front door: the real discord.py bot against a fake gateway and REST API.
 
-Every test runs `discord_bot.serve` on real loopback sockets; after each one, every message the
+Every test runs `discord_client.serve` on real loopback sockets; after each one, every message the
 bot sent is checked for restricted mentions and Discord's size limits, and the logs for the
 token.
 """
@@ -45,8 +45,8 @@ from fakes.discord_api import (
     RecordedCall,
 )
 
-from bots import discord_bot
 from bots.common import ui_text
+from bots.discord import client as discord_client
 from core import ConfigurationError, FAQBot, Reply
 from core.bot import RankedReply
 
@@ -161,29 +161,29 @@ async def component(fake: FakeDiscord, data: dict[str, Any], message: dict[str, 
                          ids=["empty", "short", "tiny-parts", "words", "no-dots", "extra"])
 def test_malformed_token_refused_without_echo(token: str) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        discord_bot.check_token(token)
+        discord_client.check_token(token)
     assert "DISCORD_BOT_TOKEN" in str(caught.value)
     assert not token or token not in str(caught.value)
 
 
 def test_token_with_bot_prefix_explained() -> None:
     with pytest.raises(ConfigurationError, match="'Bot ' prefix") as caught:
-        discord_bot.check_token("Bot " + TOKEN)
+        discord_client.check_token("Bot " + TOKEN)
     assert TOKEN not in str(caught.value)
-    discord_bot.check_token(TOKEN)
+    discord_client.check_token(TOKEN)
 
 
 async def test_refused_token_is_a_configuration_error(tiny_bot: FAQBot) -> None:
     async with FakeDiscord(token=TOKEN.replace("GaBcDe", "XxXxXx")) as server:
         with pytest.raises(ConfigurationError, match="refused") as caught:
-            await discord_bot.serve(tiny_bot, settings_for(server), asyncio.Event())
+            await discord_client.serve(tiny_bot, settings_for(server), asyncio.Event())
     assert TOKEN not in str(caught.value)
 
 
 async def test_missing_token(tiny_bot: FAQBot, fake: FakeDiscord) -> None:
     settings = settings_for(fake).model_copy(update={"discord_bot_token": None})
     with pytest.raises(ConfigurationError, match="DISCORD_BOT_TOKEN is not set"):
-        await discord_bot.serve(tiny_bot, settings, asyncio.Event())
+        await discord_client.serve(tiny_bot, settings, asyncio.Event())
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -417,7 +417,7 @@ async def test_failing_handler_then_a_good_answer(fake: FakeDiscord, tiny_bot: F
     assert (error["content"], error["flags"]) == (ui_text("error", "en"), EPHEMERAL)
     assert message_error.body["content"] == ui_text("error", "fr")
     assert good["embeds"][0]["description"] == "Ouvert de 9 h à 17 h."
-    failures = [r for r in caplog.records if r.name == "bots.discord_bot"
+    failures = [r for r in caplog.records if r.name == "bots.discord.cog"
                 and r.levelno >= logging.ERROR]
     assert len(failures) == 2 and all(r.exc_info for r in failures)
 
@@ -504,7 +504,7 @@ async def test_sharded_bot(tiny_bot: FAQBot, shard_count: int, shard_ids: list[i
 def test_bad_shard_options(tiny_bot: FAQBot, shard_count: int | None,
                            shard_ids: list[int] | None, problem: str) -> None:
     with pytest.raises(ConfigurationError, match=problem):
-        discord_bot.build_client(tiny_bot, settings_for(FakeDiscord()), shard_count=shard_count,
+        discord_client.build_client(tiny_bot, settings_for(FakeDiscord()), shard_count=shard_count,
                                  shard_ids=shard_ids)
 
 
@@ -514,7 +514,7 @@ def test_bad_shard_options(tiny_bot: FAQBot, shard_count: int | None,
 def test_bad_urls_refused(tiny_bot: FAQBot, field: str, url: str, variable: str) -> None:
     settings = settings_for(FakeDiscord()).model_copy(update={field: url})
     with pytest.raises(ConfigurationError, match=variable):
-        discord_bot.build_client(tiny_bot, settings)
+        discord_client.build_client(tiny_bot, settings)
 
 
 # -- the command line --------------------------------------------------------------------------

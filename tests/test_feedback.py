@@ -38,7 +38,7 @@ from bots.common import ui_text
 from bots.feedback import AlternativesCodec, FeedbackClick, FeedbackTicket
 from bots.metrics import Metrics
 from bots.service import Asker, FAQService
-from bots.telegram_bot import render_reply
+from bots.telegram.rendering import render_reply
 from core import FAQBot, Reply, load_knowledge_base, load_settings
 from core.bot import RankedReply
 from core.questionlog import (

@@ -29,13 +29,14 @@ from fakes.telegram_api import FakeTelegramAPI, Fault
 from questionlog_helpers import read_log
 from telegram_helpers import TOKEN, callback_update, message_update, serving, user
 
-from bots import telegram_bot
 from bots.common import SecretFilter
 from bots.logs import JsonFormatter
 from bots.metrics import Metrics, MetricsServer, knowledge_base_version
 from bots.operations import open_question_log
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import Asker, FAQService
+from bots.telegram import receiving
+from bots.telegram.config import WebhookOptions
 from core import FAQBot, IntentClassifier, Settings, load_knowledge_base
 from core.questionlog import (
     NONE_OF_THESE,
@@ -431,10 +432,10 @@ async def test_health_follows_telegram_polls(api: FakeTelegramAPI, hesitant_bot:
 
 async def test_health_follows_the_telegram_webhook(api: FakeTelegramAPI, hesitant_bot: FAQBot,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(telegram_bot, "WEBHOOK_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(receiving, "WEBHOOK_CHECK_SECONDS", 0.1)
     metrics = _WatchedMetrics()
     port = _free_port()
-    options = telegram_bot.WebhookOptions(url=f"http://127.0.0.1:{port}/hook", port=port)
+    options = WebhookOptions(url=f"http://127.0.0.1:{port}/hook", port=port)
     async with serving(api, FAQService(hesitant_bot, metrics=metrics), webhook=options):
         await metrics.until_healthy()
         registered, api.webhook = api.webhook, None  # deleted behind the bot's back

@@ -31,11 +31,15 @@ from telegram_helpers import (
     user,
 )
 
-from bots import telegram_bot
 from bots.common import ui_text
 from bots.metrics import Metrics
 from bots.service import FAQService
-from bots.telegram_bot import WebhookOptions
+from bots.telegram import receiving
+from bots.telegram.app import serve
+from bots.telegram.config import WebhookOptions, api_base_url, check_token
+from bots.telegram.handlers import HELP_TEXT, START_TEXT
+from bots.telegram.processing import MAX_WAITING_PER_CHAT
+from bots.telegram.rendering import answer_button_data, html_pieces, none_button_data, render_reply
 from core import ConfigurationError, FAQBot, IntentClassifier, load_knowledge_base
 
 MENTION = f"@{BOT_USERNAME}"
@@ -125,41 +129,41 @@ def sent_texts(api: FakeTelegramAPI, chat_id: int) -> list[str]:
                                    "123:short", " 123456789:AAFakeTokenForTestsOnly-0123456789"])
 def test_malformed_token_is_refused_without_echo(token: str) -> None:
     with pytest.raises(ConfigurationError, match="TELEGRAM_BOT_TOKEN is malformed") as caught:
-        telegram_bot.check_token(token)
+        check_token(token)
     assert not token.strip() or token.strip() not in str(caught.value)
 
 
 def test_well_formed_token_passes() -> None:
-    telegram_bot.check_token(TOKEN)
+    check_token(TOKEN)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8081/bot", "http://127.0.0.1:8081/bot/",
                                  "http://127.0.0.1:8081", "http://127.0.0.1:8081/"])
 def test_api_base_url_tolerates_slashes(url: str) -> None:
-    assert telegram_bot.api_base_url(url) == "http://127.0.0.1:8081/bot"
+    assert api_base_url(url) == "http://127.0.0.1:8081/bot"
 
 
 def test_every_button_fits_in_callback_data(default_bot: FAQBot) -> None:
     for intent in default_bot.kb.intents:
         for lang in default_bot.kb.languages:
-            assert len(telegram_bot.answer_button_data(intent.id, lang).encode()) <= 64
-    assert len(telegram_bot.none_button_data("fr").encode()) <= 64
+            assert len(answer_button_data(intent.id, lang).encode()) <= 64
+    assert len(none_button_data("fr").encode()) <= 64
 
 
 def test_keyboards_are_built_once_and_follow_the_reply(default_bot: FAQBot) -> None:
-    fallback = telegram_bot.render_reply(default_bot.fallback("fr")).keyboard
-    assert fallback is telegram_bot.render_reply(default_bot.fallback("fr")).keyboard
-    english = telegram_bot.render_reply(default_bot.fallback("en")).keyboard
+    fallback = render_reply(default_bot.fallback("fr")).keyboard
+    assert fallback is render_reply(default_bot.fallback("fr")).keyboard
+    english = render_reply(default_bot.fallback("en")).keyboard
     assert english is not None and fallback is not None and english != fallback
     labels = [row[0].text for row in english.inline_keyboard]
     assert labels == [topic.question for topic in default_bot.topics("en")][:len(labels)]
-    answer = telegram_bot.render_reply(default_bot.reply_for("amiad", "fr")).keyboard
+    answer = render_reply(default_bot.reply_for("amiad", "fr")).keyboard
     assert answer is not None and answer != fallback
 
 
 def test_html_pieces_escape_and_fit() -> None:
     text = "<&>" * 3000  # escaping multiplies the length by more than four
-    pieces = telegram_bot.html_pieces(text)
+    pieces = html_pieces(text)
     assert all(len(piece) <= 4096 for piece in pieces)
     assert "".join(html.unescape(piece) for piece in pieces) == text
 
@@ -168,7 +172,7 @@ async def test_wrong_token_is_a_configuration_error(api: FakeTelegramAPI,
                                                     tiny_bot: FAQBot) -> None:
     settings = settings_for(api, telegram_bot_token="987654321:AnotherWellFormedButUnknownTok")
     with pytest.raises(ConfigurationError, match="refused TELEGRAM_BOT_TOKEN"):
-        await telegram_bot.serve(tiny_bot, settings, asyncio.Event())
+        await serve(tiny_bot, settings, asyncio.Event())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,7 +220,7 @@ async def test_start_greets_with_topics_keyboard(api: FakeTelegramAPI,
     async with serving(api, default_bot):
         api.push(message_update("/start", sender=user(1001, "en")))
         call = await api.wait_for("sendMessage", to_chat(1001))
-    assert call.params["text"] == html.escape(telegram_bot.START_TEXT["en"], quote=False)
+    assert call.params["text"] == html.escape(START_TEXT["en"], quote=False)
     assert buttons(call) == [(topic.question, f"a:{topic.intent}:en")
                              for topic in default_bot.topics("en")]
 
@@ -237,7 +241,7 @@ async def test_unknown_command_gets_help(api: FakeTelegramAPI, tiny_bot: FAQBot)
     async with serving(api, tiny_bot):
         api.push(message_update("/weather", sender=user(1001, "en")))
         call = await api.wait_for("sendMessage", to_chat(1001))
-    assert call.params["text"] == telegram_bot.HELP_TEXT["en"].format(bot=BOT_USERNAME)
+    assert call.params["text"] == HELP_TEXT["en"].format(bot=BOT_USERNAME)
 
 
 def _photo(caption: str | None, **kwargs: Any) -> dict[str, Any]:
@@ -391,7 +395,7 @@ async def test_stopping_does_not_wait_out_a_long_flood_pause(api: FakeTelegramAP
     async with serving(api, tiny_bot):  # would take 50 s to leave if the retry were awaited
         api.push(message_update("horaires"))
         await api.wait_for("sendMessage", status=429)
-    abandoned = [record for record in logs.records if record.name == "bots.telegram_bot"
+    abandoned = [record for record in logs.records if record.name == "bots.telegram.handlers"
                  and record.levelno == logging.ERROR and record.exc_info
                  and "RetryAfter" in record.getMessage()]
     assert abandoned, "the undelivered answer must be logged, not dropped silently"
@@ -504,7 +508,7 @@ async def test_failing_update_does_not_stop_the_bot(api: FakeTelegramAPI, tiny_b
         api.push(message_update("adresse"))
         await api.wait_for("sendMessage", lambda call: call.params["text"].startswith("Au 1"))
     assert sent_texts(api, 1001) == [ui_text("error", "fr"), "Au 1 rue de la Paix."]
-    failures = [record for record in logs.records if record.name == "bots.telegram_bot"
+    failures = [record for record in logs.records if record.name == "bots.telegram.handlers"
                 and record.levelno == logging.ERROR]
     assert failures and failures[-1].exc_info is not None
 
@@ -546,7 +550,7 @@ async def test_webhook_secret_compared_in_constant_time_and_never_logged(
         compared.append((given, expected))
         return constant_time(given, expected)
 
-    monkeypatch.setattr(telegram_bot.hmac, "compare_digest", compare_digest)
+    monkeypatch.setattr(receiving.hmac, "compare_digest", compare_digest)
     wrong = "a-wrong-secret-that-must-never-be-logged"
     port = _free_port()
     options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
@@ -563,7 +567,7 @@ async def test_webhook_secret_compared_in_constant_time_and_never_logged(
 async def test_a_chat_in_flood_control_does_not_stall_the_others(
         api: FakeTelegramAPI, tiny_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
     # The flooded chat's retries give up at the stop's drain deadline: a second, not ten.
-    monkeypatch.setattr(telegram_bot, "DRAIN_SECONDS", 1.0)
+    monkeypatch.setattr(receiving, "DRAIN_SECONDS", 1.0)
     flooder, others = user(1001, "en"), [user(2000 + number) for number in range(20)]
     api.fault_picker = lambda method, params: (
         Fault(429, retry_after=25) if method == "sendMessage" and params["chat_id"] == 1001
@@ -581,7 +585,7 @@ async def test_a_chat_in_flood_control_does_not_stall_the_others(
         assert not sent_texts(api, 1001)
     # 200 messages pass the rate limit (the 201st gets the notice, the rest nothing): the chat
     # holds MAX_WAITING_PER_CHAT of them, the other 72 and the notice are dropped and counted.
-    assert telegram_bot.MAX_WAITING_PER_CHAT == 128
+    assert MAX_WAITING_PER_CHAT == 128
     assert metrics.dropped.labels("telegram")._value.get() == 73
 
 

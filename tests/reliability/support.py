@@ -26,8 +26,9 @@ from fakes.discord_api import Fault as DiscordFault
 from fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
 from telegram_helpers import group_chat, message_update, serving, user
 
-from bots import telegram_bot
 from bots.service import FAQService
+from bots.telegram.config import WebhookOptions
+from bots.telegram.rendering import render_reply
 from core import FAQBot
 
 TELEGRAM_TOKEN = "123456789:AAReliabilitySuiteFakeToken-0123456789"
@@ -221,7 +222,7 @@ _TELEGRAM_SETTINGS: dict[str, Any] = {"telegram_bot_token": TELEGRAM_TOKEN,
 
 
 def telegram_serving(api: FakeTelegramAPI, faq: FAQBot | FAQService,
-                     webhook: telegram_bot.WebhookOptions | None = None,
+                     webhook: WebhookOptions | None = None,
                      **overrides: Any) -> AbstractAsyncContextManager[asyncio.Event]:
     """`telegram_helpers.serving` with the suite's settings, and a minute (not the unit tests'
     seconds) to start and to stop: the suite keeps a small machine busy."""
@@ -321,7 +322,7 @@ def _distinct_questions(bot: FAQBot, needed: int) -> list[str]:
     chosen = []
     for intent in bot.kb.intents:
         for question in intent.question.values():
-            pieces = telegram_bot.render_reply(bot.answer(question)).pieces
+            pieces = render_reply(bot.answer(question)).pieces
             if len(pieces) == 1 and pieces[0] not in seen:
                 seen.add(pieces[0])
                 chosen.append(question)
@@ -347,7 +348,7 @@ def build_stream(bot: FAQBot, users: int, private_users: int, seed: int, *,
             text = question if chat is None else f"@{BOT_USERNAME} {question}"
             update = message_update(text, sender=sender, chat=chat)
             if (question, lang) not in replies:
-                replies[question, lang] = telegram_bot.render_reply(
+                replies[question, lang] = render_reply(
                     bot.answer(question, lang_hint=lang)).pieces[0]
             reply = replies[question, lang]
             message = update["message"]

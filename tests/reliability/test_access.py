@@ -33,10 +33,11 @@ from telegram_helpers import (
     user,
 )
 
-from bots import telegram_bot
 from bots.common import ui_text
 from bots.metrics import Metrics
 from bots.service import FAQService
+from bots.telegram import receiving
+from bots.telegram.config import WebhookOptions
 from core import FAQBot
 from reliability.support import (
     DISCORD_TOKEN,
@@ -162,9 +163,9 @@ def _free_port() -> int:
 async def test_webhook_refuses_requests_without_its_secret(
         api: FakeTelegramAPI, default_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
     # The secret is random in production; fixed here so that the log scanner knows it.
-    monkeypatch.setattr(telegram_bot.secrets, "token_urlsafe", lambda _=None: WEBHOOK_SECRET)
+    monkeypatch.setattr(receiving.secrets, "token_urlsafe", lambda _=None: WEBHOOK_SECRET)
     port = _free_port()
-    options = telegram_bot.WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook",
+    options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook",
                                           port=port)
     statuses: list[int] = []
     async with telegram_serving(api, default_bot, webhook=options):

@@ -30,7 +30,7 @@ from fakes.discord_api import (
 )
 
 from bots.common import split_message
-from bots.discord_bot import CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT
+from bots.discord.cog import CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT
 from core import FAQBot, Reply
 from reliability.support import (
     DISCORD_TOKEN,

@@ -1,0 +1,88 @@
+"""Reading Telegram updates: was the bot addressed, the question's text, who asked, where to
+reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from telegram import (
+    Message,
+    MessageEntity,
+    Update,
+)
+from telegram.constants import ChatType
+
+from bots.service import Asker
+
+logger = logging.getLogger(__name__)
+
+OUR_COMMANDS = ("start", "help", "faq", "ask")
+
+def is_addressed(message: Message, bot_id: int, bot_username: str) -> bool:
+    """Private chats always; in groups a @mention, a reply to the bot, or a command for it."""
+    if message.chat.type == ChatType.PRIVATE:
+        return True
+    replied = message.reply_to_message
+    if replied and replied.from_user and replied.from_user.id == bot_id:
+        return True
+    kinds: list[str | None] = [MessageEntity.MENTION, MessageEntity.BOT_COMMAND]
+    entities = {**message.parse_entities(kinds), **message.parse_caption_entities(kinds)}
+    mention = f"@{bot_username}".casefold()
+    for entity, text in entities.items():
+        if entity.type == MessageEntity.MENTION and text.casefold() == mention:
+            return True
+        if entity.type == MessageEntity.BOT_COMMAND and entity.offset == 0:
+            command, _, target = text[1:].partition("@")
+            if target.casefold() == bot_username.casefold() or (
+                    not target and command.casefold() in OUR_COMMANDS):
+                return True
+    return False
+
+
+def question_text(message: Message, bot_username: str) -> str:
+    """The text or caption of a message, without the @mention of the bot."""
+    text = message.text or message.caption or ""
+    return re.sub(rf"@{re.escape(bot_username)}\b", " ", text, flags=re.IGNORECASE).strip()
+
+
+def command_argument(message: Message) -> str:
+    """What follows "/ask" (or "/ask@bot") in a command message."""
+    parts = (message.text or "").split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+def _user_language(update: Update) -> str | None:
+    user = update.effective_user
+    return user.language_code if user else None
+
+
+def _asker(update: Update) -> Asker:
+    """Who sent the update, for the question log (which stores only pseudonyms)."""
+    chat, user = update.effective_chat, update.effective_user
+    return Asker("telegram", chat.id if chat else None, user.id if user else None)
+
+
+def _chat_for_logs(chat_id: int | None) -> str:
+    # A private chat's id is its user's id: logs name group chats (negative ids) only.
+    if chat_id is not None and chat_id < 0:
+        return f"group {chat_id}"
+    return "a private chat"
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a reply goes: the chat, the message to quote (groups only), the forum topic."""
+
+    chat_id: int
+    quote_id: int | None = None
+    thread_id: int | None = None
+
+    @classmethod
+    def replying_to(cls, message: Message) -> _Target:
+        in_group = message.chat.type != ChatType.PRIVATE
+        return cls(chat_id=message.chat_id,
+                   quote_id=message.message_id if in_group else None,
+                   thread_id=message.message_thread_id if message.is_topic_message else None)
