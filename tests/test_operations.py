@@ -29,8 +29,7 @@ from fakes.telegram_api import FakeTelegramAPI, Fault
 from questionlog_helpers import read_log
 from telegram_helpers import TOKEN, callback_update, message_update, serving, user
 
-from bots.common import SecretFilter
-from bots.logs import JsonFormatter
+from bots.logs import JsonFormatter, SecretFilter
 from bots.metrics import Metrics, MetricsServer, knowledge_base_version
 from bots.operations import open_question_log
 from bots.reload import KnowledgeBaseWatcher
@@ -149,7 +148,7 @@ async def test_discord_questions_choices_and_health(hesitant_bot: FAQBot, tmp_pa
             guild_id=guild, user_id=user_id)
         clarify = await fake.wait_for_callback(asked)
         clicked = await fake.push_interaction(
-            MESSAGE_COMPONENT, click("faqbot:none:fr"), guild_id=guild, user_id=user_id,
+            MESSAGE_COMPONENT, click("faqbot:n:fr"), guild_id=guild, user_id=user_id,
             message=copy.deepcopy(clarify.response["resource"]["message"]))
         await fake.wait_for_callback(clicked)
     rows = await asyncio.to_thread(log.entries)

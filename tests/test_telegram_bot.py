@@ -31,15 +31,14 @@ from telegram_helpers import (
     user,
 )
 
-from bots.common import ui_text
+from bots.frontdoor.replies import Choice, layout
+from bots.frontdoor.texts import ui_text
 from bots.metrics import Metrics
 from bots.service import FAQService
 from bots.telegram import receiving
-from bots.telegram.app import serve
+from bots.telegram.app import MAX_WAITING_PER_CHAT, serve
 from bots.telegram.config import WebhookOptions, api_base_url, check_token
-from bots.telegram.handlers import HELP_TEXT, START_TEXT
-from bots.telegram.processing import MAX_WAITING_PER_CHAT
-from bots.telegram.rendering import answer_button_data, html_pieces, none_button_data, render_reply
+from bots.telegram.replying import html_pieces, render
 from core import ConfigurationError, FAQBot, IntentClassifier, load_knowledge_base
 
 MENTION = f"@{BOT_USERNAME}"
@@ -146,18 +145,18 @@ def test_api_base_url_tolerates_slashes(url: str) -> None:
 def test_every_button_fits_in_callback_data(default_bot: FAQBot) -> None:
     for intent in default_bot.kb.intents:
         for lang in default_bot.kb.languages:
-            assert len(answer_button_data(intent.id, lang).encode()) <= 64
-    assert len(none_button_data("fr").encode()) <= 64
+            assert len(Choice(intent.question[lang], lang, intent.id).payload.encode()) <= 64
+    assert len(Choice(ui_text("none_of_these", "fr"), "fr").payload.encode()) <= 64
 
 
 def test_keyboards_are_built_once_and_follow_the_reply(default_bot: FAQBot) -> None:
-    fallback = render_reply(default_bot.fallback("fr")).keyboard
-    assert fallback is render_reply(default_bot.fallback("fr")).keyboard
-    english = render_reply(default_bot.fallback("en")).keyboard
+    fallback = render(layout(default_bot.fallback("fr"))).keyboard
+    assert fallback is render(layout(default_bot.fallback("fr"))).keyboard
+    english = render(layout(default_bot.fallback("en"))).keyboard
     assert english is not None and fallback is not None and english != fallback
     labels = [row[0].text for row in english.inline_keyboard]
     assert labels == [topic.question for topic in default_bot.topics("en")][:len(labels)]
-    answer = render_reply(default_bot.reply_for("amiad", "fr")).keyboard
+    answer = render(layout(default_bot.reply_for("amiad", "fr"))).keyboard
     assert answer is not None and answer != fallback
 
 
@@ -220,7 +219,7 @@ async def test_start_greets_with_topics_keyboard(api: FakeTelegramAPI,
     async with serving(api, default_bot):
         api.push(message_update("/start", sender=user(1001, "en")))
         call = await api.wait_for("sendMessage", to_chat(1001))
-    assert call.params["text"] == html.escape(START_TEXT["en"], quote=False)
+    assert call.params["text"] == html.escape(ui_text("start", "en"), quote=False)
     assert buttons(call) == [(topic.question, f"a:{topic.intent}:en")
                              for topic in default_bot.topics("en")]
 
@@ -241,7 +240,7 @@ async def test_unknown_command_gets_help(api: FakeTelegramAPI, tiny_bot: FAQBot)
     async with serving(api, tiny_bot):
         api.push(message_update("/weather", sender=user(1001, "en")))
         call = await api.wait_for("sendMessage", to_chat(1001))
-    assert call.params["text"] == HELP_TEXT["en"].format(bot=BOT_USERNAME)
+    assert call.params["text"] == ui_text("help", "en").format(bot=BOT_USERNAME)
 
 
 def _photo(caption: str | None, **kwargs: Any) -> dict[str, Any]:

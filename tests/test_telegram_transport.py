@@ -9,7 +9,7 @@ from fakes.telegram_api import FakeTelegramAPI, Fault
 from telegram import Bot, InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bots.telegram_transport import AiohttpRequest
+from bots.telegram.transport import AiohttpRequest
 
 TOKEN = "123456789:AAFakeTokenForTransportTests-0123456789ab"
 

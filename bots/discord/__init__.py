@@ -10,6 +10,6 @@ topics in their place) and thanks privately; anyone else is thanked privately (w
 topics, after "not helpful"), and the message stays as everyone sees it.
 """
 
-from bots.discord.client import build_client, check_token, serve
+from bots.discord.client import build_client, check_token, serve, token
 
-__all__ = ["build_client", "check_token", "serve"]
+__all__ = ["build_client", "check_token", "serve", "token"]

@@ -17,8 +17,12 @@ from discord.app_commands import locale_str
 from discord.ext import commands
 
 from bots.discord.cog import FaqCog
-from bots.discord.components import AnswerButton, FeedbackButton, NoneOfTheseButton, TopicMenu
-from bots.discord.sending import ALLOWED_MENTIONS
+from bots.discord.components import ChoiceButton, FeedbackButton, TopicMenu
+from bots.discord.replying import ALLOWED_MENTIONS
+from bots.frontdoor.admission import AccessPolicy, Admission, RateLimiter
+from bots.frontdoor.door import FrontDoor
+from bots.frontdoor.ordering import Turns
+from bots.frontdoor.texts import FRENCH_COMMANDS
 from bots.service import FAQService
 from core import ConfigurationError, FAQBot, Settings
 
@@ -32,21 +36,6 @@ HTTP_CONNECTIONS = 64
 # A bot token is three base64url parts separated by dots (user id, timestamp, signature).
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}")
 
-# Command names and descriptions are written in English (Discord's default locale) and
-# translated to French by `FrenchTranslator`.
-_FRENCH = {
-    "ask": "demander",
-    "Ask the FAQ a question": "Poser une question à la FAQ",
-    "question": "question",
-    "Your question": "Votre question",
-    "private": "privé",
-    "Show the answer to you only": "Ne montrer la réponse qu'à vous",
-    "faq": "faq",
-    "Browse the questions I can answer": "Parcourir les questions auxquelles je sais répondre",
-}
-
-
-
 def check_token(token: str) -> None:
     """Raise ConfigurationError when `token` cannot be a Discord bot token (never quoting it)."""
     token = token.strip()
@@ -55,6 +44,15 @@ def check_token(token: str) -> None:
     if not _TOKEN_SHAPE.fullmatch(token):
         raise ConfigurationError("DISCORD_BOT_TOKEN: not a Discord bot token "
                                  "(expected three dot-separated parts)")
+
+
+def token(settings: Settings) -> str:
+    """The bot token of `settings`; ConfigurationError when it is missing or malformed."""
+    if settings.discord_bot_token is None:
+        raise ConfigurationError("DISCORD_BOT_TOKEN is not set")
+    value = settings.discord_bot_token.get_secret_value().strip()
+    check_token(value)
+    return value
 
 
 def build_client(bot: FAQBot | FAQService, settings: Settings, *, shard_count: int | None = None,
@@ -84,11 +82,21 @@ def build_client(bot: FAQBot | FAQService, settings: Settings, *, shard_count: i
         "chunk_guilds_at_startup": False,
         "max_messages": None,  # the bot never looks a past message up
     }
-    cog = FaqCog(bot, settings)
+    cog = FaqCog(_front_door(FAQService.of(bot), settings))
     if shard_count is None:
         return FaqClient(cog, settings.discord_guild, **options)
     return ShardedFaqClient(cog, settings.discord_guild, shard_count=shard_count or None,
                             shard_ids=shard_ids, **options)
+
+
+def _front_door(service: FAQService, settings: Settings) -> FrontDoor:
+    # The allow-list names servers; direct messages (no server) are always answered.
+    admission = Admission(
+        AccessPolicy(settings.allowed_guilds, open_without_place=True),
+        RateLimiter(settings.rate_limit_messages, settings.rate_limit_seconds),
+        allow_list="FAQBOT_ALLOWED_GUILDS", describe_place=lambda guild: f"server {guild}",
+        count_refusal=lambda: service.count_refusal("discord"))
+    return FrontDoor(service, admission, Turns(), feedback_buttons=settings.feedback)
 
 
 def _check_shards(shard_count: int | None, shard_ids: list[int] | None) -> None:
@@ -115,15 +123,12 @@ async def serve(bot: FAQBot | FAQService, settings: Settings, stop: asyncio.Even
     Raises ConfigurationError when the token is missing, malformed or refused by Discord.
     The service hears when the gateway connection is up (for the health check) and down.
     """
-    if settings.discord_bot_token is None:
-        raise ConfigurationError("DISCORD_BOT_TOKEN is not set")
-    token = settings.discord_bot_token.get_secret_value().strip()
-    check_token(token)
+    bot_token = token(settings)
     service = FAQService.of(bot)
     service.set_connected("discord", False)
     client = build_client(service, settings, shard_count=shard_count, shard_ids=shard_ids)
     async with client:
-        runner = asyncio.create_task(client.start(token), name="discord-client")
+        runner = asyncio.create_task(client.start(bot_token), name="discord-client")
         stopper = asyncio.create_task(stop.wait(), name="discord-stop")
         await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()
@@ -163,7 +168,7 @@ class FrenchTranslator(app_commands.Translator):
     async def translate(self, string: locale_str, locale: discord.Locale,
                         context: app_commands.TranslationContextTypes) -> str | None:
         if locale is discord.Locale.french:
-            return _FRENCH.get(string.message)
+            return FRENCH_COMMANDS.get(string.message)
         return None
 
 
@@ -173,6 +178,7 @@ class FaqClient(commands.Bot):
     def __init__(self, cog: FaqCog, sync_guild: int | None, **options: Any) -> None:
         super().__init__(**options)
         self.faq_cog = cog
+        self.door = cog.door  # what the persistent buttons find through the interaction
         self.sync_guild = sync_guild
 
     async def login(self, token: str) -> None:
@@ -184,7 +190,7 @@ class FaqClient(commands.Bot):
     async def setup_hook(self) -> None:
         """Install the commands and the persistent buttons, then publish the commands."""
         await self.add_cog(self.faq_cog)
-        self.add_dynamic_items(AnswerButton, NoneOfTheseButton, TopicMenu, FeedbackButton)
+        self.add_dynamic_items(ChoiceButton, TopicMenu, FeedbackButton)
         await self.tree.set_translator(FrenchTranslator())
         await self._sync_commands()
 
@@ -195,15 +201,15 @@ class FaqClient(commands.Bot):
 
     async def on_connect(self) -> None:
         """The gateway session is up (READY received)."""
-        self.faq_cog.faq.set_connected("discord", True)
+        self.door.service.set_connected("discord", True)
 
     async def on_resumed(self) -> None:
         """A dropped gateway session came back."""
-        self.faq_cog.faq.set_connected("discord", True)
+        self.door.service.set_connected("discord", True)
 
     async def on_disconnect(self) -> None:
         """The gateway connection dropped; discord.py reconnects by itself."""
-        self.faq_cog.faq.set_connected("discord", False)
+        self.door.service.set_connected("discord", False)
 
     async def _sync_commands(self) -> None:
         # One server syncs instantly (handy while testing); global commands take a while.

@@ -12,6 +12,6 @@ closest other topics in their place.
 from __future__ import annotations
 
 from bots.telegram.app import build_application, serve
-from bots.telegram.config import WebhookOptions, check_token
+from bots.telegram.config import WebhookOptions, check_token, token
 
-__all__ = ["WebhookOptions", "build_application", "check_token", "serve"]
+__all__ = ["WebhookOptions", "build_application", "check_token", "serve", "token"]

@@ -14,8 +14,8 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bots.common import SecretFilter
-from core import ConfigurationError
+from bots.logs import SecretFilter
+from core import ConfigurationError, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,15 @@ def check_token(token: str) -> None:
     """Raise ConfigurationError if `token` does not look like a bot token; never echo it."""
     if not TOKEN_PATTERN.fullmatch(token):
         raise ConfigurationError("TELEGRAM_BOT_TOKEN is malformed: expected <digits>:<secret>")
+
+
+def token(settings: Settings) -> str:
+    """The bot token of `settings`; ConfigurationError when it is missing or malformed."""
+    if settings.telegram_bot_token is None:
+        raise ConfigurationError("TELEGRAM_BOT_TOKEN is not set")
+    value = settings.telegram_bot_token.get_secret_value()
+    check_token(value)
+    return value
 
 
 @dataclass(frozen=True)

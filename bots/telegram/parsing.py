@@ -4,7 +4,6 @@ reply.
 
 from __future__ import annotations
 
-import logging
 import re
 from dataclasses import dataclass
 
@@ -15,11 +14,11 @@ from telegram import (
 )
 from telegram.constants import ChatType
 
+from bots.frontdoor.door import Arrival
 from bots.service import Asker
 
-logger = logging.getLogger(__name__)
-
 OUR_COMMANDS = ("start", "help", "faq", "ask")
+
 
 def is_addressed(message: Message, bot_id: int, bot_username: str) -> bool:
     """Private chats always; in groups a @mention, a reply to the bot, or a command for it."""
@@ -54,18 +53,20 @@ def command_argument(message: Message) -> str:
     return parts[1].strip() if len(parts) > 1 else ""
 
 
-def _user_language(update: Update) -> str | None:
-    user = update.effective_user
-    return user.language_code if user else None
-
-
-def _asker(update: Update) -> Asker:
-    """Who sent the update, for the question log (which stores only pseudonyms)."""
+def arrival(update: Update) -> Arrival:
+    """The front door's view of an update: the chat is the allow-list's place and the
+    conversation kept in order; an inline query has no chat: its user's private chat is the
+    place, and there is no conversation."""
     chat, user = update.effective_chat, update.effective_user
-    return Asker("telegram", chat.id if chat else None, user.id if user else None)
+    asker = Asker("telegram", chat.id if chat else None, user.id if user else None)
+    lang = user.language_code if user else None
+    if update.inline_query is not None:
+        return Arrival(asker, update.inline_query.from_user.id, None, lang, update.update_id)
+    chat_id = chat.id if chat else None
+    return Arrival(asker, chat_id, chat_id, lang, update.update_id)
 
 
-def _chat_for_logs(chat_id: int | None) -> str:
+def chat_for_logs(chat_id: int | None) -> str:
     # A private chat's id is its user's id: logs name group chats (negative ids) only.
     if chat_id is not None and chat_id < 0:
         return f"group {chat_id}"
@@ -73,7 +74,7 @@ def _chat_for_logs(chat_id: int | None) -> str:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     """Where a reply goes: the chat, the message to quote (groups only), the forum topic."""
 
     chat_id: int
@@ -81,7 +82,7 @@ class _Target:
     thread_id: int | None = None
 
     @classmethod
-    def replying_to(cls, message: Message) -> _Target:
+    def replying_to(cls, message: Message) -> Target:
         in_group = message.chat.type != ChatType.PRIVATE
         return cls(chat_id=message.chat_id,
                    quote_id=message.message_id if in_group else None,

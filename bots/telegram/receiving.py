@@ -25,8 +25,8 @@ from bots.telegram.config import (
     WebhookOptions,
     _hide_secrets_in_library_logs,
 )
-from bots.telegram.delivery import RetryingRateLimiter, _retry_after_seconds
-from bots.telegram.processing import ChatOrderedProcessor
+from bots.telegram.processing import InHandProcessor
+from bots.telegram.replying import RetryingSender, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class UpdatesInHand:
 
 def _in_hand(application: TelegramApp) -> UpdatesInHand:
     processor = application.update_processor
-    assert isinstance(processor, ChatOrderedProcessor)
+    assert isinstance(processor, InHandProcessor)
     return processor.in_hand
 
 
@@ -122,7 +122,7 @@ async def _poll(application: TelegramApp, service: FAQService) -> None:
         except TelegramError as error:
             failures += 1
             service.set_connected("telegram", False)
-            delay = (_retry_after_seconds(error) if isinstance(error, RetryAfter)
+            delay = (retry_after_seconds(error) if isinstance(error, RetryAfter)
                      else min(2.0 ** (failures - 1), MAX_POLL_BACKOFF))
             logger.warning("Telegram getUpdates failed (%s): retry in %.1f s", error, delay)
             await asyncio.sleep(delay)
@@ -239,8 +239,8 @@ async def _drain(application: TelegramApp) -> int:
         logger.warning("stopping: %d updates unfinished after %.0f s; their retries give up",
                        len(in_hand), DRAIN_SECONDS)
         limiter = application.bot.rate_limiter
-        if isinstance(limiter, RetryingRateLimiter):
-            limiter.stop_waiting()
+        if isinstance(limiter, RetryingSender):
+            limiter.policy.stop_waiting()
     await stopping
     return offset
 

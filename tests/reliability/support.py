@@ -26,9 +26,10 @@ from fakes.discord_api import Fault as DiscordFault
 from fakes.telegram_api import BOT_USERNAME, Call, FakeTelegramAPI, Fault
 from telegram_helpers import group_chat, message_update, serving, user
 
+from bots.frontdoor.replies import layout
 from bots.service import FAQService
 from bots.telegram.config import WebhookOptions
-from bots.telegram.rendering import render_reply
+from bots.telegram.replying import render
 from core import FAQBot
 
 TELEGRAM_TOKEN = "123456789:AAReliabilitySuiteFakeToken-0123456789"
@@ -322,7 +323,7 @@ def _distinct_questions(bot: FAQBot, needed: int) -> list[str]:
     chosen = []
     for intent in bot.kb.intents:
         for question in intent.question.values():
-            pieces = render_reply(bot.answer(question)).pieces
+            pieces = render(layout(bot.answer(question))).pieces
             if len(pieces) == 1 and pieces[0] not in seen:
                 seen.add(pieces[0])
                 chosen.append(question)
@@ -348,8 +349,8 @@ def build_stream(bot: FAQBot, users: int, private_users: int, seed: int, *,
             text = question if chat is None else f"@{BOT_USERNAME} {question}"
             update = message_update(text, sender=sender, chat=chat)
             if (question, lang) not in replies:
-                replies[question, lang] = render_reply(
-                    bot.answer(question, lang_hint=lang)).pieces[0]
+                replies[question, lang] = render(layout(
+                    bot.answer(question, lang_hint=lang))).pieces[0]
             reply = replies[question, lang]
             message = update["message"]
             queue.append(Asked(update, message["chat"]["id"], reply,

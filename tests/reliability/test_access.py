@@ -33,7 +33,7 @@ from telegram_helpers import (
     user,
 )
 
-from bots.common import ui_text
+from bots.frontdoor.texts import ui_text
 from bots.metrics import Metrics
 from bots.service import FAQService
 from bots.telegram import receiving

@@ -29,8 +29,8 @@ from fakes.discord_api import (
     make_message,
 )
 
-from bots.common import split_message
-from bots.discord.cog import CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT
+from bots.discord.replying import CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT
+from bots.frontdoor.replies import split_message
 from core import FAQBot, Reply
 from reliability.support import (
     DISCORD_TOKEN,
