@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from bots.common import install_secret_filter
+from bots.logs import install_secret_filter
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
 from core.encoder import meaning_embedder
 from core.knowledge import load_knowledge_base
@@ -307,20 +307,18 @@ def _servers(args: argparse.Namespace, settings: Settings) -> list[Server]:
 
 
 def _telegram_server(args: argparse.Namespace, settings: Settings, required: bool) -> list[Server]:
-    if settings.telegram_bot_token is None:
-        if required:
-            raise FaqbotError("TELEGRAM_BOT_TOKEN is not set")
+    if settings.telegram_bot_token is None and not required:
         return []
-    from bots import telegram_bot
+    from bots import telegram as telegram_adapter
 
-    telegram_bot.check_token(settings.telegram_bot_token.get_secret_value())
+    telegram_adapter.token(settings)  # a missing or bad token stops `run` before any platform
     webhook = None
     if args.webhook_url:
-        webhook = telegram_bot.WebhookOptions(url=args.webhook_url, listen=args.listen,
-                                              port=args.port)
+        webhook = telegram_adapter.WebhookOptions(url=args.webhook_url, listen=args.listen,
+                                                  port=args.port)
 
     async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
-        await telegram_bot.serve(bot, settings, stop, webhook)
+        await telegram_adapter.serve(bot, settings, stop, webhook)
 
     return [_elected_if_shared(serve, "telegram", settings)]
 
@@ -338,18 +336,16 @@ def _elected_if_shared(serve: Server, platform: str, settings: Settings) -> Serv
 
 
 def _discord_server(args: argparse.Namespace, settings: Settings, required: bool) -> list[Server]:
-    if settings.discord_bot_token is None:
-        if required:
-            raise FaqbotError("DISCORD_BOT_TOKEN is not set")
+    if settings.discord_bot_token is None and not required:
         return []
-    from bots import discord_bot
+    from bots import discord as discord_adapter
 
-    discord_bot.check_token(settings.discord_bot_token.get_secret_value())
+    discord_adapter.token(settings)  # a missing or bad token stops `run` before any platform
     shard_ids = _parse_shard_ids(args.shard_ids)
 
     async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
-        await discord_bot.serve(bot, settings, stop, shard_count=args.shards,
-                                shard_ids=shard_ids)
+        await discord_adapter.serve(bot, settings, stop, shard_count=args.shards,
+                                    shard_ids=shard_ids)
 
     return [serve]
 

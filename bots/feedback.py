@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from bots.common import ui_text
+from bots.frontdoor.texts import ui_text
 from core import KnowledgeBase, Suggestion
 
 Action = Literal["y", "n", "c"]

@@ -39,8 +39,12 @@ def wheel_names(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 def test_wheel_holds_the_product(wheel_names: list[str]) -> None:
-    for module in ("core/bot.py", "bots/cli.py", "intents/__init__.py"):
-        assert module in wheel_names
+    # Every module of every package, sub-packages included (a package left out of pyproject's
+    # list would install a faqbot that fails on import).
+    product = sorted(path.relative_to(REPOSITORY).as_posix() for top in ("core", "bots", "intents")
+                     for path in (REPOSITORY / top).rglob("*.py"))
+    assert "core/classifier/model.py" in product and "bots/telegram/app.py" in product
+    assert not set(product) - set(wheel_names)
     assert any(name.startswith("intents/") and name.endswith(".yaml") for name in wheel_names)
 
 

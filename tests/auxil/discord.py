@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bots import discord_bot
+from bots.discord import client as discord_client
 from core import FAQBot, Settings
 from tests.fakes.discord_api import FakeDiscord, RecordedCall
 
@@ -29,10 +29,10 @@ def settings_for(fake: FakeDiscord, **overrides: Any) -> Settings:
 async def serving(fake: FakeDiscord, bot: FAQBot, *, shard_count: int | None = None,
                   shard_ids: list[int] | None = None, first_shard: int = 0,
                   **overrides: Any) -> AsyncIterator[Settings]:
-    """Run `discord_bot.serve` against the fake until the block ends, then stop it cleanly."""
+    """Run `discord_client.serve` against the fake until the block ends, then stop it cleanly."""
     settings = settings_for(fake, **overrides)
     stop = asyncio.Event()
-    server = asyncio.create_task(discord_bot.serve(bot, settings, stop, shard_count=shard_count,
+    server = asyncio.create_task(discord_client.serve(bot, settings, stop, shard_count=shard_count,
                                                    shard_ids=shard_ids))
     try:
         await _first_of(server, fake.wait_for_session(first_shard))

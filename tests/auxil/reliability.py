@@ -20,8 +20,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from bots import telegram_bot
+from bots.frontdoor.replies import layout
 from bots.service import FAQService
+from bots.telegram.config import WebhookOptions
+from bots.telegram.replying import render
 from core import FAQBot
 from tests.auxil.discord import TOKEN as DISCORD_TOKEN
 from tests.auxil.telegram import group_chat, message_update, serving, user
@@ -220,7 +222,7 @@ _TELEGRAM_SETTINGS: dict[str, Any] = {"telegram_bot_token": TELEGRAM_TOKEN,
 
 
 def telegram_serving(api: FakeTelegramAPI, faq: FAQBot | FAQService,
-                     webhook: telegram_bot.WebhookOptions | None = None,
+                     webhook: WebhookOptions | None = None,
                      **overrides: Any) -> AbstractAsyncContextManager[asyncio.Event]:
     """`tests.auxil.telegram.serving` with the suite's settings, and a minute (not the unit tests'
     seconds) to start and to stop: the suite keeps a small machine busy."""
@@ -320,7 +322,7 @@ def _distinct_questions(bot: FAQBot, needed: int) -> list[str]:
     chosen = []
     for intent in bot.kb.intents:
         for question in intent.question.values():
-            pieces = telegram_bot.render_reply(bot.answer(question)).pieces
+            pieces = render(layout(bot.answer(question))).pieces
             if len(pieces) == 1 and pieces[0] not in seen:
                 seen.add(pieces[0])
                 chosen.append(question)
@@ -346,8 +348,8 @@ def build_stream(bot: FAQBot, users: int, private_users: int, seed: int, *,
             text = question if chat is None else f"@{BOT_USERNAME} {question}"
             update = message_update(text, sender=sender, chat=chat)
             if (question, lang) not in replies:
-                replies[question, lang] = telegram_bot.render_reply(
-                    bot.answer(question, lang_hint=lang)).pieces[0]
+                replies[question, lang] = render(layout(
+                    bot.answer(question, lang_hint=lang))).pieces[0]
             reply = replies[question, lang]
             message = update["message"]
             queue.append(Asked(update, message["chat"]["id"], reply,

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bots import telegram_bot
 from bots.service import FAQService
+from bots.telegram.app import serve
+from bots.telegram.config import WebhookOptions
 from core import FAQBot, Settings
 from tests.fakes.telegram_api import BOT_ID, BOT_USERNAME, FakeTelegramAPI
 
@@ -35,14 +36,14 @@ def settings_for(api: FakeTelegramAPI, **overrides: Any) -> Settings:
 
 @asynccontextmanager
 async def serving(api: FakeTelegramAPI, faq: FAQBot | FAQService,
-                  webhook: telegram_bot.WebhookOptions | None = None, *,
+                  webhook: WebhookOptions | None = None, *,
                   ready_timeout: float = 15.0, stop_timeout: float = 30.0,
                   **overrides: Any) -> AsyncIterator[asyncio.Event]:
-    """Run `telegram_bot.serve` with `settings_for(api, **overrides)` until the block ends
+    """Run `serve` with `settings_for(api, **overrides)` until the block ends
     (yields its stop event); ready once the last (default) command menu is published, that is
     once updates flow."""
     stop = asyncio.Event()
-    task = asyncio.create_task(telegram_bot.serve(faq, settings_for(api, **overrides), stop,
+    task = asyncio.create_task(serve(faq, settings_for(api, **overrides), stop,
                                                   webhook))
     ready = asyncio.create_task(
         api.wait_for("setMyCommands", lambda call: "language_code" not in call.params,

@@ -6,7 +6,9 @@ import logging
 
 import pytest
 
-from bots.common import RateLimiter, SecretFilter, split_message
+from bots.frontdoor.admission import RateLimiter
+from bots.frontdoor.replies import split_message
+from bots.logs import SecretFilter
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly-0123456789"
 

@@ -14,11 +14,12 @@ import pytest
 import yaml
 
 from bots import feedback
-from bots.common import ui_text
 from bots.feedback import AlternativesCodec, FeedbackClick, FeedbackTicket
+from bots.frontdoor.replies import layout
+from bots.frontdoor.texts import ui_text
 from bots.metrics import Metrics
 from bots.service import Asker, FAQService
-from bots.telegram_bot import render_reply
+from bots.telegram.replying import render
 from core import FAQBot, load_knowledge_base, load_settings
 from core.questionlog.interface import HELPFUL, NONE_OF_THESE, NOT_HELPFUL, LoggedQuestion
 from core.questionlog.sqlite import SQLiteQuestionLog
@@ -175,12 +176,12 @@ def test_knowledge_base_switch_turns_feedback_off(tiny_kb_path: Path, tmp_path: 
 def test_render_puts_feedback_under_answers_only(tiny_bot: FAQBot,
                                                  clarifying_bot: FAQBot) -> None:
     ticket = FeedbackTicket("AAAAAAAA", "0123abcd", "fr", "")
-    answer = render_reply(tiny_bot.answer("horaires"), ticket)
+    answer = render(layout(tiny_bot.answer("horaires"), ticket))
     assert answer.keyboard is not None
     assert [[button.text for button in row] for row in answer.keyboard.inline_keyboard] == [
         ["Où se trouve le magasin ?"], ["Utile", "Pas utile"]]
     for question in ("salut", "bitcoin", AMBIGUOUS):
-        keyboard = render_reply(clarifying_bot.answer(question), ticket).keyboard
+        keyboard = render(layout(clarifying_bot.answer(question), ticket)).keyboard
         labels = [b.text for row in (keyboard.inline_keyboard if keyboard else ()) for b in row]
         assert "Utile" not in labels
 

@@ -21,13 +21,13 @@ import pytest
 import yaml
 from discord.gateway import DiscordWebSocket
 
-from bots import telegram_bot
-from bots.common import SecretFilter
-from bots.logs import JsonFormatter
+from bots.logs import JsonFormatter, SecretFilter
 from bots.metrics import Metrics, MetricsServer
 from bots.operations import open_question_log
 from bots.reload import KnowledgeBaseWatcher
 from bots.service import Asker, FAQService
+from bots.telegram import receiving
+from bots.telegram.config import WebhookOptions
 from core import FAQBot, Settings
 from core.questionlog.interface import NONE_OF_THESE, LoggedQuestion
 from core.questionlog.sqlite import SQLiteQuestionLog
@@ -115,7 +115,7 @@ async def test_discord_questions_choices_and_health(clarifying_bot: FAQBot, tmp_
             guild_id=guild, user_id=user_id)
         clarify = await fake.wait_for_callback(asked)
         clicked = await fake.push_interaction(
-            MESSAGE_COMPONENT, click("faqbot:none:fr"), guild_id=guild, user_id=user_id,
+            MESSAGE_COMPONENT, click("faqbot:n:fr"), guild_id=guild, user_id=user_id,
             message=copy.deepcopy(clarify.response["resource"]["message"]))
         await fake.wait_for_callback(clicked)
     rows = await asyncio.to_thread(log.entries)
@@ -392,10 +392,10 @@ async def test_health_follows_telegram_polls(api: FakeTelegramAPI, clarifying_bo
 
 async def test_health_follows_the_telegram_webhook(api: FakeTelegramAPI, clarifying_bot: FAQBot,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(telegram_bot, "WEBHOOK_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(receiving, "WEBHOOK_CHECK_SECONDS", 0.1)
     metrics = WatchedMetrics()
     port = free_port()
-    options = telegram_bot.WebhookOptions(url=f"http://127.0.0.1:{port}/hook", port=port)
+    options = WebhookOptions(url=f"http://127.0.0.1:{port}/hook", port=port)
     async with serving(api, FAQService(clarifying_bot, metrics=metrics), webhook=options):
         await metrics.until_healthy()
         registered, api.webhook = api.webhook, None  # deleted behind the bot's back

@@ -15,10 +15,11 @@ import discord
 import pytest
 from discord.gateway import DiscordWebSocket
 
-from bots import telegram_bot
-from bots.common import ui_text
+from bots.frontdoor.texts import ui_text
 from bots.metrics import Metrics
 from bots.service import FAQService
+from bots.telegram import receiving
+from bots.telegram.config import WebhookOptions
 from core import FAQBot
 from tests.auxil.discord import autocomplete, click, serving, slash
 from tests.auxil.network import free_port
@@ -156,9 +157,9 @@ async def test_discord_refused_servers_get_no_answer_and_are_counted(
 async def test_webhook_refuses_requests_without_its_secret(
         api: FakeTelegramAPI, default_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
     # The secret is random in production; fixed here so that the log scanner knows it.
-    monkeypatch.setattr(telegram_bot.secrets, "token_urlsafe", lambda _=None: WEBHOOK_SECRET)
+    monkeypatch.setattr(receiving.secrets, "token_urlsafe", lambda _=None: WEBHOOK_SECRET)
     port = free_port()
-    options = telegram_bot.WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook",
+    options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook",
                                           port=port)
     statuses: list[int] = []
     async with telegram_serving(api, default_bot, webhook=options):

@@ -21,8 +21,8 @@ import discord
 import pytest
 from discord.gateway import DiscordWebSocket
 
-from bots.common import split_message
-from bots.discord_bot import CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT
+from bots.discord.replying import CONTENT_LIMIT, EMBED_DESCRIPTION_LIMIT
+from bots.frontdoor.replies import split_message
 from core import FAQBot, Reply
 from tests.auxil.discord import click, serving, slash
 from tests.auxil.reliability import (

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from bots import telegram_bot
 from bots.service import FAQService
+from bots.telegram.config import REQUEST_TIMEOUTS
 from core import FAQBot
 from core.questionlog.sqlite import SQLiteQuestionLog
 from core.questionlog.writer import BackgroundQuestionLog
@@ -76,7 +76,7 @@ async def test_ten_thousand_messages_from_500_users(api: FakeTelegramAPI, defaul
 @pytest.mark.timeout(600)
 async def test_faults_lose_nothing_and_resend_only_the_unconfirmed(
         api: FakeTelegramAPI, default_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(telegram_bot.REQUEST_TIMEOUTS, "read_timeout", READ_TIMEOUT)
+    monkeypatch.setitem(REQUEST_TIMEOUTS, "read_timeout", READ_TIMEOUT)
     transient = [("429", Fault(429, retry_after=1)), ("500", Fault(500)), ("502", Fault(502)),
                  ("dropped before", Fault(drop="before")),
                  ("dropped after", Fault(drop="after"))]

@@ -17,11 +17,14 @@ from typing import Any
 import pytest
 import yaml
 
-from bots import telegram_bot
-from bots.common import ui_text
+from bots.frontdoor.replies import Choice, layout
+from bots.frontdoor.texts import ui_text
 from bots.metrics import Metrics
 from bots.service import FAQService
-from bots.telegram_bot import WebhookOptions
+from bots.telegram import receiving
+from bots.telegram.app import MAX_WAITING_PER_CHAT, serve
+from bots.telegram.config import WebhookOptions, api_base_url, check_token
+from bots.telegram.replying import html_pieces, render
 from core import ConfigurationError, FAQBot, load_knowledge_base
 from tests.auxil.engine import AMBIGUOUS, pinned_bot
 from tests.auxil.network import free_port
@@ -113,41 +116,41 @@ def sent_texts(api: FakeTelegramAPI, chat_id: int) -> list[str]:
                                    "123:short", " 123456789:AAFakeTokenForTestsOnly-0123456789"])
 def test_malformed_token_is_refused_without_echo(token: str) -> None:
     with pytest.raises(ConfigurationError, match="TELEGRAM_BOT_TOKEN is malformed") as caught:
-        telegram_bot.check_token(token)
+        check_token(token)
     assert not token.strip() or token.strip() not in str(caught.value)
 
 
 def test_well_formed_token_passes() -> None:
-    telegram_bot.check_token(TOKEN)
+    check_token(TOKEN)
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:8081/bot", "http://127.0.0.1:8081/bot/",
                                  "http://127.0.0.1:8081", "http://127.0.0.1:8081/"])
 def test_api_base_url_tolerates_slashes(url: str) -> None:
-    assert telegram_bot.api_base_url(url) == "http://127.0.0.1:8081/bot"
+    assert api_base_url(url) == "http://127.0.0.1:8081/bot"
 
 
 def test_every_button_fits_in_callback_data(default_bot: FAQBot) -> None:
     for intent in default_bot.kb.intents:
         for lang in default_bot.kb.languages:
-            assert len(telegram_bot.answer_button_data(intent.id, lang).encode()) <= 64
-    assert len(telegram_bot.none_button_data("fr").encode()) <= 64
+            assert len(Choice(intent.question[lang], lang, intent.id).payload.encode()) <= 64
+    assert len(Choice(ui_text("none_of_these", "fr"), "fr").payload.encode()) <= 64
 
 
 def test_keyboards_are_built_once_and_follow_the_reply(default_bot: FAQBot) -> None:
-    fallback = telegram_bot.render_reply(default_bot.fallback("fr")).keyboard
-    assert fallback is telegram_bot.render_reply(default_bot.fallback("fr")).keyboard
-    english = telegram_bot.render_reply(default_bot.fallback("en")).keyboard
+    fallback = render(layout(default_bot.fallback("fr"))).keyboard
+    assert fallback is render(layout(default_bot.fallback("fr"))).keyboard
+    english = render(layout(default_bot.fallback("en"))).keyboard
     assert english is not None and fallback is not None and english != fallback
     labels = [row[0].text for row in english.inline_keyboard]
     assert labels == [topic.question for topic in default_bot.topics("en")][:len(labels)]
-    answer = telegram_bot.render_reply(default_bot.reply_for("amiad", "fr")).keyboard
+    answer = render(layout(default_bot.reply_for("amiad", "fr"))).keyboard
     assert answer is not None and answer != fallback
 
 
 def test_html_pieces_escape_and_fit() -> None:
     text = "<&>" * 3000  # escaping multiplies the length by more than four
-    pieces = telegram_bot.html_pieces(text)
+    pieces = html_pieces(text)
     assert all(len(piece) <= 4096 for piece in pieces)
     assert "".join(html.unescape(piece) for piece in pieces) == text
 
@@ -156,7 +159,7 @@ async def test_wrong_token_is_a_configuration_error(api: FakeTelegramAPI,
                                                     html_bot: FAQBot) -> None:
     settings = settings_for(api, telegram_bot_token="987654321:AnotherWellFormedButUnknownTok")
     with pytest.raises(ConfigurationError, match="refused TELEGRAM_BOT_TOKEN"):
-        await telegram_bot.serve(html_bot, settings, asyncio.Event())
+        await serve(html_bot, settings, asyncio.Event())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +207,7 @@ async def test_start_greets_with_topics_keyboard(api: FakeTelegramAPI,
     async with serving(api, default_bot):
         api.push(message_update("/start", sender=user(1001, "en")))
         call = await api.wait_for("sendMessage", to_chat(1001))
-    assert call.params["text"] == html.escape(telegram_bot.START_TEXT["en"], quote=False)
+    assert call.params["text"] == html.escape(ui_text("start", "en"), quote=False)
     assert buttons(call) == [(topic.question, f"a:{topic.intent}:en")
                              for topic in default_bot.topics("en")]
 
@@ -225,7 +228,7 @@ async def test_unknown_command_gets_help(api: FakeTelegramAPI, html_bot: FAQBot)
     async with serving(api, html_bot):
         api.push(message_update("/weather", sender=user(1001, "en")))
         call = await api.wait_for("sendMessage", to_chat(1001))
-    assert call.params["text"] == telegram_bot.HELP_TEXT["en"].format(bot=BOT_USERNAME)
+    assert call.params["text"] == ui_text("help", "en").format(bot=BOT_USERNAME)
 
 
 def _photo(caption: str | None, **kwargs: Any) -> dict[str, Any]:
@@ -379,7 +382,7 @@ async def test_stopping_does_not_wait_out_a_long_flood_pause(api: FakeTelegramAP
     async with serving(api, html_bot):  # would take 50 s to leave if the retry were awaited
         api.push(message_update("horaires"))
         await api.wait_for("sendMessage", status=429)
-    abandoned = [record for record in logs.records if record.name == "bots.telegram_bot"
+    abandoned = [record for record in logs.records if record.name == "bots.telegram.handlers"
                  and record.levelno == logging.ERROR and record.exc_info
                  and "RetryAfter" in record.getMessage()]
     assert abandoned, "the undelivered answer must be logged, not dropped silently"
@@ -492,7 +495,7 @@ async def test_failing_update_does_not_stop_the_bot(api: FakeTelegramAPI, html_b
         api.push(message_update("adresse"))
         await api.wait_for("sendMessage", lambda call: call.params["text"].startswith("Au 1"))
     assert sent_texts(api, 1001) == [ui_text("error", "fr"), "Au 1 rue de la Paix."]
-    failures = [record for record in logs.records if record.name == "bots.telegram_bot"
+    failures = [record for record in logs.records if record.name == "bots.telegram.handlers"
                 and record.levelno == logging.ERROR]
     assert failures and failures[-1].exc_info is not None
 
@@ -528,7 +531,7 @@ async def test_webhook_secret_compared_in_constant_time_and_never_logged(
         compared.append((given, expected))
         return constant_time(given, expected)
 
-    monkeypatch.setattr(telegram_bot.hmac, "compare_digest", compare_digest)
+    monkeypatch.setattr(receiving.hmac, "compare_digest", compare_digest)
     wrong = "a-wrong-secret-that-must-never-be-logged"
     port = free_port()
     options = WebhookOptions(url=f"http://127.0.0.1:{port}/telegram/hook", port=port)
@@ -561,8 +564,8 @@ async def test_webhook_confirms_an_update_only_once_it_is_answered(api: FakeTele
 
 async def test_webhook_confirms_an_update_held_too_long_and_sends_503_on_a_stop(
         api: FakeTelegramAPI, tiny_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(telegram_bot, "MAX_HOLD_SECONDS", 0.5)
-    monkeypatch.setattr(telegram_bot, "DRAIN_SECONDS", 1.0)
+    monkeypatch.setattr(receiving, "MAX_HOLD_SECONDS", 0.5)
+    monkeypatch.setattr(receiving, "DRAIN_SECONDS", 1.0)
     # Every send waits out a flood pause far longer than the stop's drain.
     api.fault_picker = lambda method, _: (Fault(429, retry_after=50) if method == "sendMessage"
                                           else None)
@@ -574,7 +577,7 @@ async def test_webhook_confirms_an_update_held_too_long_and_sends_503_on_a_stop(
         # Held too long: confirmed unanswered, so as not to hold up Telegram's connections.
         assert await asyncio.wait_for(api.push_webhook(message_update("horaires"),
                                                        secret=secret), 5) == 200
-        monkeypatch.setattr(telegram_bot, "MAX_HOLD_SECONDS", 30.0)
+        monkeypatch.setattr(receiving, "MAX_HOLD_SECONDS", 30.0)
         posting = asyncio.create_task(api.push_webhook(
             message_update("adresse", sender=user(2002)), secret=secret))
         await api.wait_for("sendMessage", to_chat(2002), status=429)
@@ -599,7 +602,7 @@ async def test_an_unfinished_update_does_not_make_polling_spin(api: FakeTelegram
         await api.wait_for("sendMessage", to_chat(1001))
     # Telegram answers at once a poll whose offset an unfinished update holds: one poll every
     # HELD_POLL_PAUSE, not a busy loop.
-    assert polls <= 2.0 / telegram_bot.HELD_POLL_PAUSE + 1
+    assert polls <= 2.0 / receiving.HELD_POLL_PAUSE + 1
     offsets = [call.params["offset"] for call in api.calls_to("getUpdates")]
     assert offsets == sorted(offsets)
 
@@ -607,7 +610,7 @@ async def test_an_unfinished_update_does_not_make_polling_spin(api: FakeTelegram
 async def test_a_chat_in_flood_control_does_not_stall_the_others(
         api: FakeTelegramAPI, html_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
     # The flooded chat's retries give up at the stop's drain deadline: a second, not ten.
-    monkeypatch.setattr(telegram_bot, "DRAIN_SECONDS", 1.0)
+    monkeypatch.setattr(receiving, "DRAIN_SECONDS", 1.0)
     flooder, others = user(1001, "en"), [user(2000 + number) for number in range(20)]
     api.fault_picker = lambda method, params: (
         Fault(429, retry_after=25) if method == "sendMessage" and params["chat_id"] == 1001
@@ -625,7 +628,7 @@ async def test_a_chat_in_flood_control_does_not_stall_the_others(
         assert not sent_texts(api, 1001)
     # 200 messages pass the rate limit (the 201st gets the notice, the rest nothing): the chat
     # holds MAX_WAITING_PER_CHAT of them, the other 72 and the notice are dropped and counted.
-    assert telegram_bot.MAX_WAITING_PER_CHAT == 128
+    assert MAX_WAITING_PER_CHAT == 128
     assert metrics.dropped.labels("telegram")._value.get() == 73
 
 

@@ -6,7 +6,7 @@ import pytest
 from telegram import Bot, InputFile
 from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
 
-from bots.telegram_transport import AiohttpRequest
+from bots.telegram.transport import AiohttpRequest
 from tests.auxil.network import free_port
 from tests.fakes.telegram_api import FakeTelegramAPI, Fault
 
