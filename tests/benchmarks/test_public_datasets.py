@@ -14,6 +14,8 @@ from benchmarks.public_datasets import (
     LOADERS,
     BaselineSystem,
     FaqbotSystem,
+    default_systems,
+    encoder_groups,
     load_banking77,
     load_clinc150,
     load_wikit_fr_covid,
@@ -121,6 +123,22 @@ def test_rows_hold_sane_figures(rows: list[dict[str, object]]) -> None:
 def test_only_runs_one_dataset(data_dir: Path) -> None:
     only = run_benchmark(data_dir, only="wikit_fr_covid")
     assert {row["dataset"] for row in only} == {"wikit_fr_covid"}
+
+
+def test_systems_that_share_the_encoder_run_in_one_group() -> None:
+    # faqbot and encoder-lr share one encoder (each text encoded once); the TF-IDF baselines
+    # need none and may run in other processes.
+    assert encoder_groups(default_systems()) == [[0, 3], [1], [2]]
+
+
+def test_workers_change_nothing_but_the_time(data_dir: Path) -> None:
+    timings = {"fit_seconds", "latency_ms"}
+
+    def figures(workers: int) -> list[dict[str, object]]:
+        rows = run_benchmark(data_dir, only="banking77", workers=workers)
+        return [{k: v for k, v in row.items() if k not in timings} for row in rows]
+
+    assert figures(1) == figures(2)
 
 
 def test_unknown_or_missing_dataset_is_an_error(data_dir: Path, tmp_path: Path) -> None:
