@@ -11,7 +11,7 @@ word with the examples) is one more feature block, but it costs milliseconds whe
 n-grams cost tens of microseconds. So the classifier is a cascade: a second model on the
 n-grams alone answers the questions it is sure of, and the full model decides the rest. How
 sure is sure enough is chosen by cross-validation: the n-gram model may answer where, out of
-fold, it gave the full model's decision 199 times in 200. `embedding_weight=0` (a knowledge
+fold, it gave the full model's decision 49 times in 50. `embedding_weight=0` (a knowledge
 base's `encoder: none`) leaves the n-gram model alone, with no encoder loaded.
 
 Out-of-scope examples (label None) become one extra class the model learns. That class never

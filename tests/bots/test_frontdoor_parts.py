@@ -1,4 +1,5 @@
-"""What the adapters share: message splitting, the per-user rate limit, secrets kept out of logs."""
+"""What the adapters share through the front door: message splitting, the per-user rate limit,
+secrets kept out of logs."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import logging
 
 import pytest
 
-from bots.frontdoor.admission import RateLimiter
+from bots.frontdoor import admission
+from bots.frontdoor.admission import RateLimiter, Verdict
 from bots.frontdoor.replies import split_message
 from bots.logs import SecretFilter
+
+ADMITTED, NOTIFY, SILENT = Verdict.ADMITTED, Verdict.NOTIFY, Verdict.SILENT
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly-0123456789"
 
@@ -58,31 +62,32 @@ def test_a_word_longer_than_the_limit_is_cut_where_the_limit_falls() -> None:
 def test_one_notice_per_flood_then_silence() -> None:
     clock = Clock()
     limiter = RateLimiter(3, 10.0, clock=clock)
-    assert [limiter.check(7) for _ in range(6)] == ["allow"] * 3 + ["notify", "drop", "drop"]
-    assert limiter.check(8) == "allow"  # each user has a window of their own
+    assert [limiter.check(7) for _ in range(6)] == [ADMITTED] * 3 + [NOTIFY, SILENT, SILENT]
+    assert limiter.check(8) == ADMITTED  # each user has a window of their own
 
 
 def test_the_window_slides_and_a_new_flood_gets_a_new_notice() -> None:
     clock = Clock()
     limiter = RateLimiter(2, 10.0, clock=clock)
-    assert limiter.check(7) == "allow"
+    assert limiter.check(7) == ADMITTED
     clock.now += 6
-    assert [limiter.check(7) for _ in range(3)] == ["allow", "notify", "drop"]
+    assert [limiter.check(7) for _ in range(3)] == [ADMITTED, NOTIFY, SILENT]
     clock.now += 4  # the first message leaves the window; the second is still in it
-    assert [limiter.check(7) for _ in range(3)] == ["allow", "notify", "drop"]
+    assert [limiter.check(7) for _ in range(3)] == [ADMITTED, NOTIFY, SILENT]
     clock.now += 10
-    assert [limiter.check(7) for _ in range(2)] == ["allow", "allow"]
+    assert [limiter.check(7) for _ in range(2)] == [ADMITTED, ADMITTED]
 
 
-def test_forgetting_idle_users_keeps_the_busy_ones_limited() -> None:
+def test_forgetting_idle_users_keeps_the_busy_ones_limited(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(admission, "SWEEP_EVERY", 1)  # every check sweeps the idle users
     clock = Clock()
     limiter = RateLimiter(2, 10.0, clock=clock)
     limiter.check(7)
     clock.now += 9
     limiter.check(7)
     clock.now += 1  # the first message has left the window, the second has not
-    limiter.forget_idle()
-    assert [limiter.check(7), limiter.check(7)] == ["allow", "notify"]
+    assert [limiter.check(7), limiter.check(7)] == [ADMITTED, NOTIFY]
 
 
 # -- SecretFilter --------------------------------------------------------------------------------
