@@ -14,8 +14,12 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parent.parent
 OUTSIDE_TESTS = ("core", "bots", "intents", "benchmarks")
 # Top-level names under which the test suite's modules are imported (tests/ is on the path).
+# What code would import to reach tests/: the package, or its parts by their own names if
+# tests/ were put on sys.path (tests/core/ and tests/bots/ share names with the real packages,
+# which only `tests.` reaches).
 TEST_MODULES = {"tests"} | {path.stem for path in (REPOSITORY / "tests").iterdir()
-                            if path.suffix == ".py" or (path / "__init__.py").is_file()}
+                            if path.suffix == ".py" or (path / "__init__.py").is_file()
+                            } - set(OUTSIDE_TESTS)
 SOURCES = ("pyproject.toml", "README.md", *OUTSIDE_TESTS, "tests")
 
 
