@@ -31,11 +31,11 @@ from typing import Any
 from benchmarks.report import Figure, Target, percentile
 from benchmarks.serving_processes import (
     REPOSITORY,
+    FakeProcess,
     FakeStartError,
-    _bot_process,
-    _cpu_meter,
-    _FakeProcess,
-    _started_fake,
+    bot_process,
+    cpu_meter,
+    started_fake,
 )
 
 PLATFORMS = ("telegram", "discord")
@@ -116,7 +116,7 @@ def postgres_figures(paced: Sequence[str], burst: Sequence[str], users: int,
 
 async def _postgres_figures(paced: Sequence[str], burst: Sequence[str], users: int,
                             env: dict[str, str]) -> list[Figure]:
-    async with _started_fake("postgres") as server:
+    async with started_fake("postgres") as server:
         url = server.env["FAQBOT_DB"]
         run = await _serve_and_measure("telegram", paced, burst, users, env | server.env)
         logged = _rows_logged(url)
@@ -141,13 +141,13 @@ def _rows_logged(url: str) -> int:
 
 async def _serve_and_measure(platform: str, paced: Sequence[str], burst: Sequence[str],
                              users: int, env: dict[str, str]) -> ServingRun:
-    async with _started_fake(platform, users) as fake:
+    async with started_fake(platform, users) as fake:
         child_env = env | fake.env | {
             "FAQBOT_RATE_LIMIT_MESSAGES": str(len(paced) + len(burst))}
-        async with _bot_process(platform, child_env) as bot:
+        async with bot_process(platform, child_env) as bot:
             await bot.until(fake.ready.wait())
             await _paced(fake, paced)
-            with _cpu_meter(bot.pid, fake.pid) as cpu:
+            with cpu_meter(bot.pid, fake.pid) as cpu:
                 for question in burst:
                     await fake.push(question)
                 await fake.wait_replies()
@@ -170,7 +170,7 @@ async def _serve_and_measure(platform: str, paced: Sequence[str], burst: Sequenc
         fake_cpu_ms=_per_message_ms(cpu.fake_seconds, len(burst)), bot_peak_mb=bot.peak_mb)
 
 
-async def _paced(fake: _FakeProcess, questions: Sequence[str]) -> None:
+async def _paced(fake: FakeProcess, questions: Sequence[str]) -> None:
     """Push at PACED_RATE, then wait for every reply."""
     start = time.monotonic()
     for index, question in enumerate(questions):

@@ -44,7 +44,7 @@ def faqbot_command() -> list[str]:
 
 
 @dataclass
-class _FakeProcess:
+class FakeProcess:
     """tests/fakes/serve.py running: what it said (tests/fakes/serve.py lists the lines)."""
 
     process: asyncio.subprocess.Process
@@ -97,7 +97,7 @@ class _FakeProcess:
 
 
 @asynccontextmanager
-async def _started_fake(kind: str, users: int = 1) -> AsyncIterator[_FakeProcess]:
+async def started_fake(kind: str, users: int = 1) -> AsyncIterator[FakeProcess]:
     """`python -m tests.fakes.serve KIND` run from the checkout; ended by closing its input."""
     path = str(REPOSITORY)
     with tempfile.TemporaryFile() as log:
@@ -110,7 +110,7 @@ async def _started_fake(kind: str, users: int = 1) -> AsyncIterator[_FakeProcess
             first = await asyncio.wait_for(process.stdout.readline(), START_TIMEOUT)
             if not first:
                 raise FakeStartError(f"the fake {kind} did not start: {_tail(log)}")
-            fake = _FakeProcess(process, json.loads(first)["env"], users)
+            fake = FakeProcess(process, json.loads(first)["env"], users)
             reader = asyncio.create_task(fake.read())
             yield fake
         finally:
@@ -167,7 +167,9 @@ class _BotProcess:
 
 
 @asynccontextmanager
-async def _bot_process(platform: str, env: dict[str, str]) -> AsyncIterator[_BotProcess]:
+async def bot_process(platform: str, env: dict[str, str]) -> AsyncIterator[_BotProcess]:
+    """`faqbot run PLATFORM` for the time of the block, then stopped; an error if it did not
+    end cleanly."""
     with tempfile.TemporaryFile() as log:
         bot = _BotProcess(platform, env, log)
         try:
@@ -190,7 +192,7 @@ class _CpuUse:
 
 
 @contextmanager
-def _cpu_meter(bot_pid: int, fake_pid: int) -> Iterator[_CpuUse]:
+def cpu_meter(bot_pid: int, fake_pid: int) -> Iterator[_CpuUse]:
     """CPU seconds used meanwhile by the bot's and the fake's processes (from /proc)."""
     use = _CpuUse()
     bot_before, fake_before = _process_cpu(bot_pid), _process_cpu(fake_pid)

@@ -14,6 +14,10 @@ One run measures, on the shipped knowledge base:
 Every baseline runs in the same process or on the same machine, just before or after faqbot,
 so ratios compare like with like. Figures are printed as a table, or as one JSON object.
 Nothing here is a test: the test suite only checks that a quick run works.
+
+The measurements are in `benchmarks.engine_speed`, `benchmarks.startup` and
+`benchmarks.serving`, the sizes and questions in `benchmarks.workload`; this module runs
+them in turn and assembles the report.
 """
 
 from __future__ import annotations
