@@ -13,9 +13,12 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 OUTSIDE_TESTS = ("core", "bots", "intents", "benchmarks")
-# Top-level names under which the test suite's modules are imported (tests/ is on the path).
+# Top-level names under which the test suite's modules could be imported: `tests`, and the
+# names of its modules should tests/ be put on the path, but for the folders that mirror the
+# product's packages (tests/core/ ...), whose names are the product's own.
 TEST_MODULES = {"tests"} | {path.stem for path in (REPOSITORY / "tests").iterdir()
-                            if path.suffix == ".py" or (path / "__init__.py").is_file()}
+                            if path.suffix == ".py" or (path / "__init__.py").is_file()
+                            } - set(OUTSIDE_TESTS)
 SOURCES = ("pyproject.toml", "README.md", *OUTSIDE_TESTS, "tests")
 
 
