@@ -1,7 +1,7 @@
 """What a speed run reports: figures measured beside their baselines, targets, the table.
 
-Shared by the speed benchmark (`benchmarks.speed`) and its end-to-end part
-(`benchmarks.serving`), which both import it and never each other the other way round.
+Shared by the modules of the speed benchmark (`benchmarks.speed` and the measurements it
+assembles: `engine_speed`, `startup`, `serving`), which import it and never the other way round.
 """
 
 from __future__ import annotations

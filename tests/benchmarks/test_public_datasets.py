@@ -9,16 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.compared_systems import BASELINE_CS, BaselineSystem, FaqbotSystem, default_systems
+from benchmarks.dataset_loaders import LOADERS, load_banking77, load_clinc150, load_wikit_fr_covid
 from benchmarks.public_datasets import (
-    BASELINE_CS,
-    LOADERS,
-    BaselineSystem,
-    FaqbotSystem,
-    default_systems,
     encoder_groups,
-    load_banking77,
-    load_clinc150,
-    load_wikit_fr_covid,
     main,
     markdown_table,
     median_latency,

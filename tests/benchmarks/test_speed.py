@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.engine_speed import _paired_latencies_us
 from benchmarks.report import Figure, Report, Target
 from benchmarks.serving import match_replies
-from benchmarks.speed import _paired_latencies_us, unseen_questions, varied_questions
+from benchmarks.workload import unseen_questions, varied_questions
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # The quick run trains and starts the bot several times, the encoder too: minutes on a loaded
