@@ -1,4 +1,5 @@
-"""The `faqbot` command: the only place that reads flags, wires objects and picks exit codes.
+"""The `faqbot` command: the only place that reads flags, wires objects and picks exit codes
+(with bots/launch.py, which starts the platforms of `faqbot run`).
 
 Exit codes: 0 success, 2 bad input or bad knowledge base (one line on stderr), 1 anything else.
 """
@@ -269,11 +270,11 @@ def _logged_questions(args: argparse.Namespace,
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bots.launch import _configure_logging, _serve_until_signal, _servers
+    from bots import launch
 
     settings = load_settings()
-    _configure_logging(settings, json_lines=args.log_json)
-    servers = _servers(args, settings)
+    launch.configure_logging(settings, json_lines=args.log_json)
+    servers = launch.servers(args, settings)
     if servers:
         settings.pseudonym_key()  # a bad key stops `run` at once, as a bad token does
     kb_path = _kb_path(args, settings)
@@ -290,7 +291,7 @@ def _run(args: argparse.Namespace) -> int:
 
     options = RunOptions(kb_path=kb_path, metrics_host=args.metrics_host,
                          metrics_port=args.metrics_port)
-    asyncio.run(_serve_until_signal(bot, settings, servers, options))
+    asyncio.run(launch.serve_until_signal(bot, settings, servers, options))
     return EXIT_OK
 
 

@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("faqbot")
 
 
-
-def _servers(args: argparse.Namespace, settings: Settings) -> list[Server]:
+def servers(args: argparse.Namespace, settings: Settings) -> list[Server]:
     """The platforms to start; a platform named explicitly must have a valid token."""
     wanted = ("telegram", "discord") if args.platform == "all" else (args.platform,)
     servers: list[Server] = []
@@ -89,8 +88,8 @@ def _parse_shard_ids(text: str | None) -> list[int] | None:
         raise FaqbotError(f"--shard-ids: not a comma-separated list of numbers: {text}") from None
 
 
-async def _serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Server],
-                              options: RunOptions) -> None:
+async def serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Server],
+                             options: RunOptions) -> None:
     import asyncio
     import signal
 
@@ -107,7 +106,7 @@ async def _serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Ser
     logger.info("stopped")
 
 
-def _configure_logging(settings: Settings, json_lines: bool = False) -> None:
+def configure_logging(settings: Settings, json_lines: bool = False) -> None:
     from bots.logs import JsonFormatter
 
     handler = logging.StreamHandler(sys.stderr)

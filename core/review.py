@@ -114,14 +114,14 @@ class Review:
                         "kinds": group.kinds, "lang": group.lang,
                         "nearest": [{"intent": intent, "score": round(score, 3)}
                                     for intent, score in group.nearest],
-                        "choices": {_choice_name(choice): count
+                        "choices": {choice_name(choice): count
                                     for choice, count in group.choices.items()}}
                        for group in self.groups],
             "labelled": [{"intent": item.intent, "question": item.question, "lang": item.lang,
                           "count": item.count} for item in self.labelled],
             "not_helpful": [{"marks": group.marks, "lang": group.lang,
                              "answered": group.answered,
-                             "chosen": {_choice_name(choice): count
+                             "chosen": {choice_name(choice): count
                                         for choice, count in group.chosen.items()},
                              "questions": [{"text": item.text, "marks": item.marks,
                                             "chosen": item.chosen}
@@ -280,5 +280,5 @@ def _most_common(values: Iterable[str]) -> str:
     return Counter(values).most_common(1)[0][0]
 
 
-def _choice_name(choice: str) -> str:
+def choice_name(choice: str) -> str:
     return "none of these" if choice == NONE_OF_THESE else choice

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import yaml
 
 from core.knowledge import KnowledgeBase
-from core.review import LOW_CONFIDENCE, QuestionGroup, Review, _choice_name
+from core.review import LOW_CONFIDENCE, QuestionGroup, Review, choice_name
 from core.text import normalize, printable
 
 SHOWN_QUESTIONS = 5
@@ -41,7 +41,7 @@ def format_review(review: Review) -> str:
         if len(group.questions) > SHOWN_QUESTIONS:
             lines.append(f"     ... and {len(group.questions) - SHOWN_QUESTIONS} more")
         if group.choices:
-            chosen = ", ".join(f"{_choice_name(choice)} {count}"
+            chosen = ", ".join(f"{choice_name(choice)} {count}"
                                for choice, count in _by_count(group.choices))
             lines.append(f"     chosen after clarify: {chosen}")
     if review.labelled:
@@ -61,7 +61,7 @@ def _unhelpful_lines(review: Review) -> list[str]:
                      "FAQBOT_LOG_TEXT=0)")
     for number, group in enumerate(review.unhelpful, 1):
         answered = ", ".join(f"{intent} {count}" for intent, count in _by_count(group.answered))
-        chosen = [f"{_choice_name(choice)} {count}" for choice, count in _by_count(group.chosen)]
+        chosen = [f"{choice_name(choice)} {count}" for choice, count in _by_count(group.chosen)]
         unchosen = group.marks - sum(group.chosen.values())
         chosen += [f"no choice {unchosen}"] if unchosen else []
         lines += ["", f"{number:>3}. {group.marks} not helpful, {group.lang}; answered: "

@@ -8,7 +8,7 @@ import difflib
 
 from aiohttp import web
 
-from bots.studio.pages import STUDIO, _logged, _render, _session
+from bots.studio.pages import STUDIO, logged, render, session_of
 from bots.studio.texts import texts_for
 from core import FAQBot, KnowledgeBaseError, Reply
 from core.evaluation import IN_SCOPE_OUTCOMES, OOS_OUTCOMES
@@ -21,26 +21,26 @@ SHOWN_CHANGED_REPLIES = 200
 
 async def changes(request: web.Request) -> web.Response:
     """The pending changes and their effect: evaluation before and after, changed replies."""
-    studio, session = request.app[STUDIO], _session(request)
+    studio, session = request.app[STUDIO], session_of(request)
     draft = session.draft
     if draft is None:
-        return _render(request, "changes.html", "changes", draft=None)
+        return render(request, "changes.html", "changes", draft=None)
     versions = studio.versions
     before, after = (await versions.evaluation(draft.base_text),
                      await versions.evaluation(draft.text))
-    entries, _ = await _logged(studio, None)
+    entries, _ = await logged(studio, None)
     changed = await _changed_replies(entries, await versions.bot(draft.base_text),
                                      await versions.bot(draft.text))
     diff = difflib.unified_diff(draft.base_text.splitlines(), draft.text.splitlines(),
                                 str(studio.kb_path), "draft", lineterm="", n=1)
-    return _render(request, "changes.html", "changes", draft=draft,
-                   stale=content_hash(studio.file_text()) != draft.base_hash,
-                   outcomes=[("in_scope", IN_SCOPE_OUTCOMES, before.in_scope_replies,
-                              after.in_scope_replies),
-                             ("out_of_scope_examples", OOS_OUTCOMES, before.oos_replies,
-                              after.oos_replies)],
-                   changed=changed,
-                   shown=SHOWN_CHANGED_REPLIES, diff=list(diff))
+    return render(request, "changes.html", "changes", draft=draft,
+                  stale=content_hash(studio.file_text()) != draft.base_hash,
+                  outcomes=[("in_scope", IN_SCOPE_OUTCOMES, before.in_scope_replies,
+                             after.in_scope_replies),
+                            ("out_of_scope_examples", OOS_OUTCOMES, before.oos_replies,
+                             after.oos_replies)],
+                  changed=changed,
+                  shown=SHOWN_CHANGED_REPLIES, diff=list(diff))
 
 
 async def _changed_replies(entries: list[LoggedQuestion], before: FAQBot, after: FAQBot,
@@ -59,7 +59,7 @@ async def _changed_replies(entries: list[LoggedQuestion], before: FAQBot, after:
 
 async def save_changes(request: web.Request) -> web.StreamResponse:
     """Write the draft to the file (refused if the file changed since the draft began)."""
-    studio, session = request.app[STUDIO], _session(request)
+    studio, session = request.app[STUDIO], session_of(request)
     t = texts_for(session.lang)
     if session.draft is not None:
         try:
@@ -77,7 +77,7 @@ async def save_changes(request: web.Request) -> web.StreamResponse:
 
 async def discard_changes(request: web.Request) -> web.StreamResponse:
     """Forget the draft."""
-    session = _session(request)
+    session = session_of(request)
     session.draft = None
     session.notify("ok", texts_for(session.lang)["discarded"])
     raise web.HTTPSeeOther("/changes")

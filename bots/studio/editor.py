@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiMapping
 
-from bots.studio.pages import STUDIO, _edit, _fresh, _render, _session
+from bots.studio.pages import STUDIO, edit, fresh, render, session_of
 from bots.studio.state import Session, Studio
 from bots.studio.texts import texts_for
 from core.kbedit import IntentFields
@@ -23,11 +23,11 @@ _FIELD = re.compile(r"intent '(?P<intent>[^']*)', field '(?P<field>[^']*)'")
 
 async def knowledge_base(request: web.Request) -> web.Response:
     """Every intent, with the warnings `faqbot validate` prints."""
-    studio, session = request.app[STUDIO], _session(request)
+    studio, session = request.app[STUDIO], session_of(request)
     kb = studio.versions.kb(studio.working_text(session))
     warnings = lint_knowledge_base(kb)
-    return _render(request, "kb.html", "kb", kb=kb, path=studio.kb_path,
-                   warnings=warnings, intent_warnings=_warnings_by_intent(kb, warnings))
+    return render(request, "kb.html", "kb", kb=kb, path=studio.kb_path,
+                  warnings=warnings, intent_warnings=_warnings_by_intent(kb, warnings))
 
 
 def _warnings_by_intent(kb: KnowledgeBase, warnings: list[str]) -> dict[str, list[str]]:
@@ -48,7 +48,7 @@ async def edit_intent(request: web.Request) -> web.Response:
 
 
 async def _intent_form(request: web.Request, intent_id: str | None) -> web.Response:
-    studio, session = request.app[STUDIO], _session(request)
+    studio, session = request.app[STUDIO], session_of(request)
     kb = studio.versions.kb(studio.working_text(session))
     intent = kb.intent(intent_id) if intent_id else None
     if intent_id and intent is None:
@@ -58,15 +58,15 @@ async def _intent_form(request: web.Request, intent_id: str | None) -> web.Respo
     if request.method == "POST":
         form = await request.post()
         values = _submitted(form, kb, intent_id)
-        if _fresh(studio, session, form):
+        if fresh(studio, session, form):
             error = _save_intent(studio, session, values, creating=intent is None)
             if error is None:
                 raise web.HTTPSeeOther(f"/kb/intent/{values['id']}")
     warnings = _warnings_by_intent(kb, lint_knowledge_base(kb)).get(intent_id or "", [])
-    return _render(request, "intent.html", "kb", kb=kb, values=values, creating=intent is None,
-                   error=error, error_field=_field_of(error),
-                   warnings=_by_field(warnings, kb.languages),
-                   others=[other.id for other in kb.intents if other.id != intent_id])
+    return render(request, "intent.html", "kb", kb=kb, values=values, creating=intent is None,
+                  error=error, error_field=_field_of(error),
+                  warnings=_by_field(warnings, kb.languages),
+                  others=[other.id for other in kb.intents if other.id != intent_id])
 
 
 def _field_of(error: str | None) -> str:
@@ -119,43 +119,43 @@ def _save_intent(studio: Studio, session: Session, values: dict[str, Any], *,
                   for lang, text in values["examples"].items()},
         related=values["related"])
     t, intent_id = texts_for(session.lang), values["id"]
-    return _edit(studio, session,
-                 lambda draft: draft.set_intent(intent_id, fields, create=creating),
-                 lambda: t["change_new_intent" if creating else "change_intent"].format(
+    return edit(studio, session,
+                lambda draft: draft.set_intent(intent_id, fields, create=creating),
+                lambda: t["change_new_intent" if creating else "change_intent"].format(
                      id=intent_id),
-                 lambda: t["intent_saved"].format(id=intent_id))
+                lambda: t["intent_saved"].format(id=intent_id))
 
 
 async def out_of_scope(request: web.Request) -> web.Response:
     """The out-of-scope examples of each language, and their submission."""
-    studio, session = request.app[STUDIO], _session(request)
+    studio, session = request.app[STUDIO], session_of(request)
     kb = studio.versions.kb(studio.working_text(session))
     values = {lang: "\n".join(kb.out_of_scope.get(lang, [])) for lang in kb.languages}
     error = None
     if request.method == "POST":
         form = await request.post()
         values = {lang: str(form.get(lang, "")).replace("\r\n", "\n") for lang in kb.languages}
-        if _fresh(studio, session, form):
+        if fresh(studio, session, form):
             t = texts_for(session.lang)
             examples = {lang: [line.strip() for line in text.splitlines() if line.strip()]
                         for lang, text in values.items()}
-            error = _edit(studio, session, lambda draft: draft.set_out_of_scope(examples),
-                          lambda: t["change_out_of_scope"], lambda: t["out_of_scope_saved"])
+            error = edit(studio, session, lambda draft: draft.set_out_of_scope(examples),
+                         lambda: t["change_out_of_scope"], lambda: t["out_of_scope_saved"])
             if error is None:
                 raise web.HTTPSeeOther("/kb/out_of_scope")
-    return _render(request, "out_of_scope.html", "kb", kb=kb, values=values, error=error,
-                   error_field=_field_of(error))
+    return render(request, "out_of_scope.html", "kb", kb=kb, values=values, error=error,
+                  error_field=_field_of(error))
 
 
 async def delete_intent(request: web.Request) -> web.StreamResponse:
     """Delete an intent from the draft."""
-    studio, session = request.app[STUDIO], _session(request)
+    studio, session = request.app[STUDIO], session_of(request)
     form = await request.post()
     intent_id, t = request.match_info["id"], texts_for(session.lang)
-    if _fresh(studio, session, form):
-        error = _edit(studio, session, lambda draft: draft.delete_intent(intent_id),
-                      lambda: t["change_delete"].format(id=intent_id),
-                      lambda: t["intent_deleted"].format(id=intent_id))
+    if fresh(studio, session, form):
+        error = edit(studio, session, lambda draft: draft.delete_intent(intent_id),
+                     lambda: t["change_delete"].format(id=intent_id),
+                     lambda: t["intent_deleted"].format(id=intent_id))
         if error:
             session.notify("error", error)
             raise web.HTTPSeeOther(f"/kb/intent/{intent_id}")

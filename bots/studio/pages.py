@@ -1,8 +1,8 @@
 """What every page of the studio shares: rendering, the session, the period, the log, edits.
 
 Pages only read (GET); every change is a POST that edits the session's draft (or the dismissed
-list, or saves) and redirects to a page, which shows the outcome once. An edit goes through
-`_edit`, which keeps the draft only if the knowledge base still validates.
+list, or saves) and redirects to a page, which shows the outcome once. Every page calls
+`edit` to change the draft, which keeps a change only if the knowledge base still validates.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ _TEMPLATES = jinja2.Environment(
 # -- rendering ----------------------------------------------------------------------------------
 
 
-def _render(request: web.Request, template: str, page: str, **context: Any) -> web.Response:
-    studio, session = request.app[STUDIO], _session(request)
+def render(request: web.Request, template: str, page: str, **context: Any) -> web.Response:
+    studio, session = request.app[STUDIO], session_of(request)
     html = _TEMPLATES.get_template(template).render(
         t=texts_for(session.lang), lang=session.lang, csrf=session.csrf, page=page,
         here=request.path_qs, notices=session.take_notices(),
@@ -45,15 +45,15 @@ def _render(request: web.Request, template: str, page: str, **context: Any) -> w
 
 def problem(request: web.Request, error: FaqbotError) -> web.Response:
     """The page shown when the knowledge-base file on disk cannot be read or validated."""
-    return _render(request, "problem.html", "", problem=str(error))
+    return render(request, "problem.html", "", problem=str(error))
 
 
-def _session(request: web.Request) -> Session:
+def session_of(request: web.Request) -> Session:
     session: Session = request[SESSION]
     return session
 
 
-def _period(request: web.Request) -> tuple[int, datetime | None]:
+def period(request: web.Request) -> tuple[int, datetime | None]:
     """The period chosen with ?days= (one of PERIODS), and its start."""
     try:
         days = int(request.query.get("days", DEFAULT_PERIOD))
@@ -63,7 +63,7 @@ def _period(request: web.Request) -> tuple[int, datetime | None]:
     return days, datetime.now(UTC) - timedelta(days=days) if days else None
 
 
-async def _logged(studio: Studio, since: datetime | None) -> tuple[list[LoggedQuestion], str]:
+async def logged(studio: Studio, since: datetime | None) -> tuple[list[LoggedQuestion], str]:
     """The logged questions, or none and the reason the log cannot be read."""
     try:
         return await studio.logged_questions(since), ""
@@ -72,7 +72,7 @@ async def _logged(studio: Studio, since: datetime | None) -> tuple[list[LoggedQu
 
 
 
-def _fresh(studio: Studio, session: Session, form: MultiMapping[Any]) -> bool:
+def fresh(studio: Studio, session: Session, form: MultiMapping[Any]) -> bool:
     """Whether the page the form came from was built on the file as it is (or on the
     session's draft); if not, say so and change nothing."""
     if str(form.get("base", "")) == studio.base_hash(session):
@@ -81,8 +81,8 @@ def _fresh(studio: Studio, session: Session, form: MultiMapping[Any]) -> bool:
     return False
 
 
-def _edit(studio: Studio, session: Session, change: Callable[[KbDraft], object],
-          describe: Callable[[], str], done: Callable[[], str]) -> str | None:
+def edit(studio: Studio, session: Session, change: Callable[[KbDraft], object],
+         describe: Callable[[], str], done: Callable[[], str]) -> str | None:
     """Apply a change to the session's draft if the result validates; else return the error
     (in `faqbot validate`'s words) and keep the draft as it was."""
     before = studio.working_text(session)

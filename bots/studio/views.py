@@ -12,7 +12,7 @@ from bots.studio import charts
 from bots.studio.changes import changes, discard_changes, save_changes
 from bots.studio.editor import delete_intent, edit_intent, knowledge_base, new_intent, out_of_scope
 from bots.studio.inbox import inbox, inbox_action
-from bots.studio.pages import PERIODS, STUDIO, _logged, _period, _render, _session
+from bots.studio.pages import PERIODS, STUDIO, logged, period, render, session_of
 from bots.studio.texts import LANGUAGES, texts_for
 from core import Reply
 from core.stats import KINDS, compute_stats
@@ -51,7 +51,7 @@ async def home(_: web.Request) -> web.StreamResponse:
 
 async def try_question(request: web.Request) -> web.Response:
     """What a user would get for a question, and the scores behind it."""
-    studio, session = request.app[STUDIO], _session(request)
+    studio, session = request.app[STUDIO], session_of(request)
     question = request.query.get("q", "")
     lang = request.query.get("lang", "")
     bot = await studio.versions.bot(studio.working_text(session))
@@ -61,9 +61,9 @@ async def try_question(request: web.Request) -> web.Response:
         reply = bot.answer(question, lang if lang in bot.kb.languages else None)
         if reply.question.strip():
             ranking = bot.classifier.predict_one(reply.question).ranking[:TOP_RANKING]
-    return _render(request, "try.html", "try", question=question, chosen_lang=lang, reply=reply,
-                   ranking=ranking, kb=bot.kb, threshold=bot.classifier.threshold_,
-                   margin=bot.classifier.margin_, on_draft=session.draft is not None)
+    return render(request, "try.html", "try", question=question, chosen_lang=lang, reply=reply,
+                  ranking=ranking, kb=bot.kb, threshold=bot.classifier.threshold_,
+                  margin=bot.classifier.margin_, on_draft=session.draft is not None)
 
 
 # -- stats --------------------------------------------------------------------------------------
@@ -72,12 +72,12 @@ async def try_question(request: web.Request) -> web.Response:
 async def stats(request: web.Request) -> web.Response:
     """Questions per day and platform, reply kinds over time, most asked intents."""
     studio = request.app[STUDIO]
-    days, since = _period(request)
-    entries, log_problem = await _logged(studio, since)
+    days, since = period(request)
+    entries, log_problem = await logged(studio, since)
     summary = compute_stats(entries, since)
     pictures = []
     if entries:
-        t = texts_for(_session(request).lang)
+        t = texts_for(session_of(request).lang)
         day_names, per_platform = charts.daily_series(entries, "platform")
         _, per_kind = charts.daily_series(entries, "kind")
         per_kind = {t[f"kind_{kind}"]: per_kind.get(kind, [0] * len(day_names))
@@ -85,13 +85,13 @@ async def stats(request: web.Request) -> web.Response:
         pictures = [("per_day_platform", charts.stacked_columns(day_names, per_platform)),
                     ("kinds_over_time", charts.stacked_columns(day_names, per_kind)),
                     ("top_intents", charts.horizontal_bars(summary.top_intents))]
-    return _render(request, "stats.html", "stats", summary=summary, pictures=pictures,
-                   log_problem=log_problem, days=days, periods=PERIODS)
+    return render(request, "stats.html", "stats", summary=summary, pictures=pictures,
+                  log_problem=log_problem, days=days, periods=PERIODS)
 
 
 async def switch_language(request: web.Request) -> web.StreamResponse:
     """Show the pages in another language."""
-    session = _session(request)
+    session = session_of(request)
     form = await request.post()
     if form.get("lang") in LANGUAGES:
         session.lang = str(form["lang"])
