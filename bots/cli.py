@@ -1,4 +1,5 @@
-"""The `faqbot` command: the only place that reads flags, wires objects and picks exit codes.
+"""The `faqbot` command: the only place that reads flags, wires objects and picks exit codes
+(with bots/launch.py, which starts the platforms of `faqbot run`).
 
 Exit codes: 0 success, 2 bad input or bad knowledge base (one line on stderr), 1 anything else.
 """
@@ -13,7 +14,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from bots.logs import install_secret_filter
 from core import FAQBot, FaqbotError, Reply, Settings, load_settings
 from core.encoder import meaning_embedder
 from core.knowledge import load_knowledge_base
@@ -22,11 +22,8 @@ from intents import DEFAULT_KB_PATH
 
 # Each command imports what only it uses, so that `faqbot ask` starts fast (docs/performance.md).
 if TYPE_CHECKING:
-    import asyncio
     from datetime import datetime
 
-    from bots.operations import RunOptions
-    from bots.service import FAQService, Server
     from core.questionlog.interface import LoggedQuestion
 
 logger = logging.getLogger("faqbot")
@@ -224,7 +221,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _review(args: argparse.Namespace) -> int:
-    from core.review import build_review, export_candidates, format_review
+    from core.review import build_review
+    from core.review_report import export_candidates, format_review
 
     settings = load_settings()
     since, entries = _logged_questions(args, settings)
@@ -272,9 +270,11 @@ def _logged_questions(args: argparse.Namespace,
 
 
 def _run(args: argparse.Namespace) -> int:
+    from bots import launch
+
     settings = load_settings()
-    _configure_logging(settings, json_lines=args.log_json)
-    servers = _servers(args, settings)
+    launch.configure_logging(settings, json_lines=args.log_json)
+    servers = launch.servers(args, settings)
     if servers:
         settings.pseudonym_key()  # a bad key stops `run` at once, as a bad token does
     kb_path = _kb_path(args, settings)
@@ -291,63 +291,8 @@ def _run(args: argparse.Namespace) -> int:
 
     options = RunOptions(kb_path=kb_path, metrics_host=args.metrics_host,
                          metrics_port=args.metrics_port)
-    asyncio.run(_serve_until_signal(bot, settings, servers, options))
+    asyncio.run(launch.serve_until_signal(bot, settings, servers, options))
     return EXIT_OK
-
-
-def _servers(args: argparse.Namespace, settings: Settings) -> list[Server]:
-    """The platforms to start; a platform named explicitly must have a valid token."""
-    wanted = ("telegram", "discord") if args.platform == "all" else (args.platform,)
-    servers: list[Server] = []
-    if "telegram" in wanted:
-        servers += _telegram_server(args, settings, required=args.platform == "telegram")
-    if "discord" in wanted:
-        servers += _discord_server(args, settings, required=args.platform == "discord")
-    return servers
-
-
-def _telegram_server(args: argparse.Namespace, settings: Settings, required: bool) -> list[Server]:
-    if settings.telegram_bot_token is None and not required:
-        return []
-    from bots import telegram as telegram_adapter
-
-    telegram_adapter.token(settings)  # a missing or bad token stops `run` before any platform
-    webhook = None
-    if args.webhook_url:
-        webhook = telegram_adapter.WebhookOptions(url=args.webhook_url, listen=args.listen,
-                                                  port=args.port)
-
-    async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
-        await telegram_adapter.serve(bot, settings, stop, webhook)
-
-    return [_elected_if_shared(serve, "telegram", settings)]
-
-
-def _elected_if_shared(serve: Server, platform: str, settings: Settings) -> Server:
-    """With a PostgreSQL question log, several processes may share one bot: `serve` then runs
-    only in the one elected to (bots/leadership.py)."""
-    from core.questionlog.factory import is_postgres_url, postgres_driver
-
-    if settings.db is None or not is_postgres_url(settings.db):
-        return serve
-    with postgres_driver():
-        from bots.leadership import elected
-    return elected(serve, platform, settings.db)
-
-
-def _discord_server(args: argparse.Namespace, settings: Settings, required: bool) -> list[Server]:
-    if settings.discord_bot_token is None and not required:
-        return []
-    from bots import discord as discord_adapter
-
-    discord_adapter.token(settings)  # a missing or bad token stops `run` before any platform
-    shard_ids = _parse_shard_ids(args.shard_ids)
-
-    async def serve(bot: FAQService, settings: Settings, stop: asyncio.Event) -> None:
-        await discord_adapter.serve(bot, settings, stop, shard_count=args.shards,
-                                    shard_ids=shard_ids)
-
-    return [serve]
 
 
 def _shard_count(text: str) -> int:
@@ -358,48 +303,6 @@ def _shard_count(text: str) -> int:
     if count < 1:
         raise argparse.ArgumentTypeError("must be a positive number or 'auto'")
     return count
-
-
-def _parse_shard_ids(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise FaqbotError(f"--shard-ids: not a comma-separated list of numbers: {text}") from None
-
-
-async def _serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Server],
-                              options: RunOptions) -> None:
-    import asyncio
-    import signal
-
-    from bots.operations import serve_platforms
-
-    stop, reload_requests = asyncio.Event(), asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, reload_requests.set)
-    logger.info("serving; SIGINT or SIGTERM stops, SIGHUP reloads the knowledge base")
-    await serve_platforms(bot, settings, servers, options, stop=stop,
-                          reload_requests=reload_requests)
-    logger.info("stopped")
-
-
-def _configure_logging(settings: Settings, json_lines: bool = False) -> None:
-    from bots.logs import JsonFormatter
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if json_lines else logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    # httpx logs every request URL at INFO, and Telegram's URLs carry the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    secrets = [secret.get_secret_value() for secret in
-               (settings.telegram_bot_token, settings.discord_bot_token, settings.id_key)
-               if secret]
-    install_secret_filter(secrets)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import TextIO
 
 from aiohttp import web
 
-from bots.studio import views
+from bots.studio import pages, views
 from bots.studio.state import Session, Studio
 from core import FaqbotError, KnowledgeBaseError
 
@@ -42,7 +42,7 @@ def create_app(studio: Studio) -> web.Application:
     """The web application, its routes behind the access and CSRF checks."""
     app = web.Application(middlewares=[_security_headers, _access, _problems],
                           client_max_size=1 << 20)
-    app[views.STUDIO] = studio
+    app[pages.STUDIO] = studio
     views.add_routes(app)
     app.router.add_static("/static/", STATIC)
     return app
@@ -60,7 +60,7 @@ async def _security_headers(request: web.Request, handler: Handler) -> web.Strea
 
 @web.middleware
 async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
-    studio = request.app[views.STUDIO]
+    studio = request.app[pages.STUDIO]
     if "token" in request.query:
         return _open_session(request, studio)
     session = studio.sessions.get(request.cookies.get(COOKIE, ""))
@@ -68,7 +68,7 @@ async def _access(request: web.Request, handler: Handler) -> web.StreamResponse:
         raise web.HTTPForbidden(text="403: open the URL faqbot studio printed at start.\n")
     if request.method == "POST" and not await _csrf_ok(request, session):
         raise web.HTTPForbidden(text="403: missing or wrong CSRF token; reload the page.\n")
-    request[views.SESSION] = session
+    request[pages.SESSION] = session
     return await handler(request)
 
 
@@ -78,7 +78,7 @@ async def _problems(request: web.Request, handler: Handler) -> web.StreamRespons
     try:
         return await handler(request)
     except KnowledgeBaseError as error:
-        return views.problem(request, error)
+        return pages.problem(request, error)
 
 
 def _open_session(request: web.Request, studio: Studio) -> web.StreamResponse:

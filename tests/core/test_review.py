@@ -15,7 +15,8 @@ from core import FAQBot, load_knowledge_base
 from core.encoder import SentenceEncoder
 from core.questionlog.interface import NONE_OF_THESE, LoggedQuestion
 from core.questionlog.sqlite import SQLiteQuestionLog
-from core.review import build_review, export_candidates, group_similar
+from core.review import build_review, group_similar
+from core.review_report import export_candidates
 from core.stats import compute_stats
 
 NOW = datetime.now(UTC)
