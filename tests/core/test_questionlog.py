@@ -411,18 +411,25 @@ def test_key_from_outside_is_shared_by_two_databases_and_stored_in_neither(
         assert secret.encode() not in stored
 
 
+def salt_moved_out_keeps_the_pseudonyms(open_store: Callable[..., QuestionLogStore],
+                                        salt_of: Callable[[], str | None]) -> None:
+    """A store opened with a key from outside deletes its stored salt, and the salt's hex as
+    that key gives the same pseudonyms (run on both stores)."""
+    store = open_store()
+    before = store.pseudonym("discord", 7)
+    store.close()
+    salt = salt_of()
+    assert salt is not None
+    moved = open_store(key=Settings(id_key=salt).pseudonym_key())
+    assert moved.pseudonym("discord", 7) == before  # the salt, moved out of the store
+    moved.close()
+    assert salt_of() is None
+
+
 def test_key_from_outside_deletes_the_stored_salt_and_its_hex_keeps_the_pseudonyms(
         tmp_path: Path) -> None:
     path = tmp_path / "q.sqlite3"
-    store = SQLiteQuestionLog(path)
-    before = store.pseudonym("discord", 7)
-    store.close()
-    salt = _salt_of(path)
-    assert salt is not None
-    moved = SQLiteQuestionLog(path, key=Settings(id_key=salt).pseudonym_key())
-    assert moved.pseudonym("discord", 7) == before  # the salt, moved out of the file
-    moved.close()
-    assert _salt_of(path) is None
+    salt_moved_out_keeps_the_pseudonyms(partial(SQLiteQuestionLog, path), partial(_salt_of, path))
 
 
 def test_purged_text_is_erased_from_the_file(tmp_path: Path,

@@ -35,7 +35,13 @@ from core.review import build_review
 from core.stats import compute_stats
 from tests.auxil.postgres import PostgresServer
 from tests.auxil.telegram import TOKEN as TELEGRAM_TOKEN
-from tests.core.test_questionlog import CHAT, NOW, USER, entry
+from tests.core.test_questionlog import (
+    CHAT,
+    NOW,
+    USER,
+    entry,
+    salt_moved_out_keeps_the_pseudonyms,
+)
 from tests.core.test_questionlog import (
     test_choice_goes_to_the_open_clarification_that_offered_it as check_choices,
 )
@@ -240,15 +246,8 @@ def test_settings_take_a_path_or_a_url(tmp_path: Path) -> None:
 
 def test_key_from_outside_deletes_the_stored_salt_and_its_hex_keeps_the_pseudonyms(
         postgres_url: str) -> None:
-    store = PostgresQuestionLog(postgres_url)
-    before = store.pseudonym("discord", 7)
-    store.close()
-    salt = _salt_of(postgres_url)
-    assert salt is not None
-    moved = PostgresQuestionLog(postgres_url, key=Settings(id_key=salt).pseudonym_key())
-    assert moved.pseudonym("discord", 7) == before  # the salt, moved out of the database
-    moved.close()
-    assert _salt_of(postgres_url) is None
+    salt_moved_out_keeps_the_pseudonyms(partial(PostgresQuestionLog, postgres_url),
+                                        partial(_salt_of, postgres_url))
 
 
 def _salt_of(url: str) -> str | None:
