@@ -36,6 +36,7 @@ from bots.frontdoor.replies import (
     split_message,
 )
 from bots.frontdoor.retry import Retry, RetryPolicy
+from bots.frontdoor.texts import ui_text
 from bots.telegram.parsing import Target, chat_for_logs
 
 logger = logging.getLogger(__name__)
@@ -118,8 +119,16 @@ class TelegramReplies:
 
     async def send(self, layout: ReplyLayout) -> None:
         """The reply, in the chat (nowhere for a click on a message no longer accessible)."""
-        if self.target is not None:
+        if self.target is None:
+            return
+        try:
             await deliver(self.bot, self.target, render(layout))
+        except BadRequest as error:
+            # Refused as sent (a bug of ours): the chat is still reachable, and the notice
+            # goes out now, in the chat's turn, before the reply to its next message.
+            logger.error("reply to %s refused: %s", chat_for_logs(self.target.chat_id),
+                         type(error).__name__, exc_info=error)
+            await self.notice(ui_text("error", layout.lang))
 
     async def notice(self, text: str | None) -> None:
         """A toast for a button (always acknowledged), else a reply."""

@@ -494,8 +494,9 @@ async def test_failing_update_does_not_stop_the_bot(api: FakeTelegramAPI, html_b
         api.push(message_update("horaires"))
         api.push(message_update("adresse"))
         await api.wait_for("sendMessage", lambda call: call.params["text"].startswith("Au 1"))
+    # The notice goes out in the chat's turn: before the reply to the next message.
     assert sent_texts(api, 1001) == [ui_text("error", "fr"), "Au 1 rue de la Paix."]
-    failures = [record for record in logs.records if record.name == "bots.telegram.handlers"
+    failures = [record for record in logs.records if record.name == "bots.telegram.replying"
                 and record.levelno == logging.ERROR]
     assert failures and failures[-1].exc_info is not None
 
