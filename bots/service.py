@@ -16,13 +16,14 @@ import base64
 import hashlib
 import secrets
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from bots.feedback import NONE_CHOSEN, AlternativesCodec, FeedbackClick, FeedbackTicket
 from core import FAQBot, KnowledgeBase, Reply, Settings, Suggestion
+from core.bot import RankedReply
 from core.questionlog.interface import (
     HELPFUL,
     NONE_OF_THESE,
@@ -46,6 +47,15 @@ class Asker:
     # The platform's id of what was asked in that chat (a Telegram message, a Discord message
     # or interaction): the same in every process, so a question answered again is logged once.
     update: int | str | None = None
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A platform message to answer: its text, the asker's locale and who asked."""
+
+    text: str
+    lang_hint: str | None
+    asker: Asker
 
 
 # Feedback clicks remembered to tell a repeated click (which changes nothing) from a first one.
@@ -105,10 +115,25 @@ class FAQService:
                              feedback: bool = True) -> tuple[Reply, FeedbackTicket | None]:
         """`answer` for a platform message, recorded; a curated answer also gets the ticket
         its feedback buttons carry, unless `feedback` is off here or in the knowledge base."""
-        bot = self._bot  # one bot for the reply and its ticket, even during a reload
+        return self.answer_many_with_feedback([Asked(text, lang_hint, asker)],
+                                              feedback=feedback)[0]
+
+    def answer_many_with_feedback(self, questions: Sequence[Asked], *, feedback: bool = True
+                                  ) -> list[tuple[Reply, FeedbackTicket | None]]:
+        """`answer_with_feedback` for several platform messages, ranked in one batch (see
+        FAQBot.answer_ranked_many); each is recorded with the batch's time, which it waited."""
+        bot = self._bot  # one bot for the replies and their tickets, even during a reload
         started = time.perf_counter()
-        reply, alternatives = bot.answer_ranked(text, lang_hint=lang_hint)
+        ranked = bot.answer_ranked_many([question.text for question in questions],
+                                        lang_hints=[question.lang_hint for question in questions])
         seconds = time.perf_counter() - started
+        return [self._ticketed(bot, question.asker, answer, seconds=seconds, feedback=feedback)
+                for question, answer in zip(questions, ranked, strict=True)]
+
+    def _ticketed(self, bot: FAQBot, asker: Asker, answer: RankedReply, *, seconds: float,
+                  feedback: bool) -> tuple[Reply, FeedbackTicket | None]:
+        """The reply recorded, with its feedback ticket when it is a curated answer."""
+        reply, alternatives = answer
         ref, ticket = update_ref(asker), None
         if feedback and bot.kb.feedback and reply.kind == "answer":
             ref = ref or secrets.token_urlsafe(6)

@@ -110,22 +110,25 @@ class FAQBot:
         question, reply_lang = self._read(text, lang, lang_hint)
         if not question.normalized:
             return RankedReply(self.fallback(reply_lang, question.text), [])
-        prediction = self.classifier.predict_question(question)
-        reply = self._decide(question.text, reply_lang, prediction)
-        if reply.kind != "answer":
-            return RankedReply(reply, [])
-        others = [label for label, _ in prediction.ranking
-                  if label != reply.intent and self._intents[label].kind == "faq"]
-        return RankedReply(reply, others[:MAX_ALTERNATIVES])
+        return self._ranked(question, reply_lang, self.classifier.predict_question(question))
+
+    def answer_ranked_many(self, texts: Sequence[str], lang: str | None = None, *,
+                           lang_hints: Sequence[str | None] | None = None) -> list[RankedReply]:
+        """`answer_ranked` for each text (with its own `lang_hints` entry), in order. The
+        classifier ranks them in one batch: the sentence encoder runs once, on all those the
+        n-gram model is unsure of, at a fraction of its cost per question alone."""
+        hints = lang_hints if lang_hints is not None else [None] * len(texts)
+        read = [self._read(text, lang, hint) for text, hint in zip(texts, hints, strict=True)]
+        predictions = iter(self.classifier.predict_questions(
+            [question for question, _ in read if question.normalized]))
+        return [self._ranked(question, reply_lang, next(predictions))
+                if question.normalized else
+                RankedReply(self.fallback(reply_lang, question.text), [])
+                for question, reply_lang in read]
 
     def answer_many(self, texts: Sequence[str], lang: str | None = None) -> list[Reply]:
         """`answer` for each text, in order; the classifier ranks them all in one batch."""
-        read = [self._read(text, lang, None) for text in texts]
-        predictions = iter(self.classifier.predict_questions(
-            [question for question, _ in read if question.normalized]))
-        return [self._decide(question.text, reply_lang, next(predictions))
-                if question.normalized else self.fallback(reply_lang, question.text)
-                for question, reply_lang in read]
+        return [ranked.reply for ranked in self.answer_ranked_many(texts, lang)]
 
     def reply_for(self, intent_id: str, lang: str | None = None) -> Reply:
         """The curated reply of one intent, as a button click asks for it."""
@@ -169,6 +172,15 @@ class FAQBot:
         the language to reply in."""
         question = Question.read(text)
         return question, self.language(lang or question_language(question) or lang_hint)
+
+    def _ranked(self, question: Question, lang: str, prediction: Prediction) -> RankedReply:
+        """The reply a prediction calls for, with the next FAQ intents after an answer."""
+        reply = self._decide(question.text, lang, prediction)
+        if reply.kind != "answer":
+            return RankedReply(reply, [])
+        others = [label for label, _ in prediction.ranking
+                  if label != reply.intent and self._intents[label].kind == "faq"]
+        return RankedReply(reply, others[:MAX_ALTERNATIVES])
 
     def _decide(self, question: str, lang: str, prediction: Prediction) -> Reply:
         """The reply a prediction calls for: fallback, clarification, answer or smalltalk."""

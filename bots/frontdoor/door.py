@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from bots import feedback
 from bots.feedback import FeedbackClick
 from bots.frontdoor.admission import Admission, Verdict
+from bots.frontdoor.batching import Batches
 from bots.frontdoor.ordering import Turns
 from bots.frontdoor.replies import (
     FeedbackControl,
@@ -29,7 +30,7 @@ from bots.frontdoor.replies import (
     topics_layout,
 )
 from bots.frontdoor.texts import ui_text
-from bots.service import Asker, FAQService
+from bots.service import Asked, Asker, FAQService
 from core import Reply, Suggestion, UnknownIntentError
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class FrontDoor:
         self.admission = admission
         self.turns = turns
         self.feedback_buttons = feedback_buttons
+        self._batches: Batches[Asked, ReplyLayout] = Batches(self._answer_all)
 
     def language(self, hint: str | None) -> str:
         """The reply language for a platform's language hint."""
@@ -119,14 +121,14 @@ class FrontDoor:
         """A question: its reply, with feedback buttons under a curated answer."""
         async with self.entered(arrival, replies) as admitted:
             if admitted:
-                await replies.send(self.answer(arrival, question))
+                asked = Asked(question, arrival.lang_hint, arrival.asker)
+                await replies.send(await self._batches.answer(asked))
 
-    def answer(self, arrival: Arrival, question: str) -> ReplyLayout:
-        """The layout of the reply to `question` (the caller has admitted it)."""
-        reply, ticket = self.service.answer_with_feedback(
-            question, lang_hint=arrival.lang_hint, asker=arrival.asker,
-            feedback=self.feedback_buttons)
-        return layout(reply, ticket, self._title(reply))
+    def _answer_all(self, questions: Sequence[Asked]) -> list[ReplyLayout]:
+        """The layouts of the replies to admitted questions, answered in one batch."""
+        answered = self.service.answer_many_with_feedback(questions,
+                                                          feedback=self.feedback_buttons)
+        return [layout(reply, ticket, self._title(reply)) for reply, ticket in answered]
 
     async def show_topics(self, arrival: Arrival, intro_key: str, replies: Replies) -> None:
         """An interface text (`intro_key`) followed by every topic as a choice."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from bots import feedback
 from bots.feedback import FeedbackTicket
 from bots.frontdoor import admission as admission_module
 from bots.frontdoor.admission import AccessPolicy, Admission, RateLimiter, Verdict
+from bots.frontdoor.batching import Batches
 from bots.frontdoor.door import Arrival, FeedbackOutcome, FrontDoor
 from bots.frontdoor.ordering import Turns
 from bots.frontdoor.replies import (
@@ -24,7 +27,7 @@ from bots.frontdoor.replies import (
 )
 from bots.frontdoor.retry import Retry, RetryPolicy
 from bots.frontdoor.texts import ui_text
-from bots.service import Asker, FAQService
+from bots.service import Asked, Asker, FAQService
 from core import FAQBot
 
 
@@ -171,6 +174,49 @@ async def test_slots_bound_the_conversations_served_at_once() -> None:
     assert most == 1
 
 
+# -- batches ---------------------------------------------------------------------------------
+
+
+def recording_batches() -> tuple[Batches[int, int], list[list[int]]]:
+    calls: list[list[int]] = []
+
+    def double_all(items: Sequence[int]) -> list[int]:
+        if 13 in items:
+            raise ValueError("unlucky")
+        calls.append(list(items))
+        return [2 * item for item in items]
+
+    return Batches(double_all), calls
+
+
+async def test_items_awaited_together_are_answered_in_one_call_in_order() -> None:
+    batches, calls = recording_batches()
+    assert await asyncio.gather(*(batches.answer(item) for item in range(5))) == [0, 2, 4, 6, 8]
+    assert await batches.answer(7) == 14  # alone, it waits for no one
+    assert calls == [[0, 1, 2, 3, 4], [7]]
+
+
+async def test_a_failed_batch_fails_each_of_its_callers_and_the_next_batch_works() -> None:
+    batches, calls = recording_batches()
+    results = await asyncio.gather(batches.answer(1), batches.answer(13),
+                                   return_exceptions=True)
+    assert [type(result) for result in results] == [ValueError, ValueError]
+    assert await batches.answer(2) == 4
+    assert calls == [[2]]
+
+
+async def test_a_cancelled_caller_leaves_the_others_their_answers() -> None:
+    batches, calls = recording_batches()
+    first = asyncio.create_task(batches.answer(1))
+    second = asyncio.create_task(batches.answer(2))
+    await asyncio.sleep(0)  # both joined the batch
+    first.cancel()
+    assert await second == 4
+    assert calls == [[1, 2]]
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
 # -- retry policy ----------------------------------------------------------------------------
 
 
@@ -308,6 +354,29 @@ async def test_the_door_answers_then_notices_a_flood_once(tiny_bot: FAQBot) -> N
     assert [shown.kind for shown in replies.sent] == ["answer"]
     assert replies.sent[0].feedback  # the service gave it a ticket
     assert replies.notices == [ui_text("rate_limited", "en"), None]
+
+
+async def test_questions_of_several_conversations_at_once_are_answered_in_one_batch(
+        tiny_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    door = door_for(tiny_bot)
+    batch_sizes: list[int] = []
+    answer_many = door.service.answer_many_with_feedback
+
+    def recorded(questions: Sequence[Asked], *, feedback: bool = True) -> Any:
+        batch_sizes.append(len(questions))
+        return answer_many(questions, feedback=feedback)
+
+    monkeypatch.setattr(door.service, "answer_many_with_feedback", recorded)
+    replies = [Recorded() for _ in range(4)]
+    questions = ["horaires", "adresse", "blague", "where is your shop?"]
+    await asyncio.gather(*(
+        door.ask(Arrival(Asker("test", chat, chat), place=chat, conversation=chat), question,
+                 replies[chat])
+        for chat, question in enumerate(questions)))
+    assert batch_sizes == [4]
+    alone = [tiny_bot.answer(question) for question in questions]
+    assert [(shown.kind, shown.text) for recorded in replies for shown in recorded.sent] == [
+        (reply.kind, reply.answer) for reply in alone]
 
 
 async def test_the_door_tells_a_refused_place_when_the_platform_does(tiny_bot: FAQBot) -> None:

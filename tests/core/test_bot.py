@@ -184,6 +184,29 @@ def test_answer_many_is_answer_for_each(tiny_bot: FAQBot) -> None:
     assert tiny_bot.answer_many([]) == []
 
 
+def test_answer_ranked_many_is_answer_ranked_for_each_with_its_hint(tiny_bot: FAQBot) -> None:
+    texts = ["horaires", "", "where is your shop located?", "🙂", "livraison"]
+    hints = ["en", "en", None, "fr", "en"]
+    alone = [tiny_bot.answer_ranked(text, lang_hint=hint)
+             for text, hint in zip(texts, hints, strict=True)]
+    assert tiny_bot.answer_ranked_many(texts, lang_hints=hints) == alone
+
+
+def test_a_batch_runs_the_encoder_once_for_the_questions_it_needs(
+        default_bot: FAQBot, monkeypatch: pytest.MonkeyPatch) -> None:
+    classifier = default_bot.classifier
+    texts = ["Quel est le rôle de l'AMIAD exactement ?", "combien coute ce partenariat",
+             "which country hosts the data?", "les données restent-elles en France ?",
+             "qui a signé l'accord avec Mistral"]
+    unsure = [text for text in texts if not classifier.answers_alone(text)]
+    assert len(unsure) >= 2  # else this test shows nothing
+    alone = [default_bot.answer_ranked(text) for text in texts]
+    embeddings = _CountingCalls(classifier.embed)
+    monkeypatch.setattr(classifier, "embed", embeddings)
+    assert default_bot.answer_ranked_many(texts) == alone
+    assert embeddings.calls == 1
+
+
 def test_suggestion_lists_are_not_shared(tiny_bot: FAQBot) -> None:
     # Suggestions are built once and shared; a caller changing its list changes no other.
     topics = tiny_bot.topics("fr")
