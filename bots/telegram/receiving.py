@@ -12,6 +12,7 @@ import logging
 import secrets
 import time
 from collections import deque
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -24,12 +25,14 @@ from telegram.error import InvalidToken, RetryAfter, TelegramError
 from bots.service import FAQService
 from bots.telegram.config import (
     CONCURRENT_UPDATES,
+    REQUEST_TIMEOUTS,
     TelegramApp,
     WebhookOptions,
     _hide_secrets_in_library_logs,
 )
 from bots.telegram.processing import InHandProcessor
 from bots.telegram.replying import RetryingSender, retry_after_seconds
+from bots.telegram.transport import call_unparsed
 
 logger = logging.getLogger(__name__)
 
@@ -225,8 +228,7 @@ async def _poll(application: TelegramApp, service: FAQService) -> None:
     while True:
         offset, limit = await in_hand.window()
         try:
-            updates = await bot.get_updates(offset=offset, limit=limit, timeout=POLL_TIMEOUT,
-                                            allowed_updates=ALLOWED_UPDATES)
+            updates = await _fetch_updates(bot, offset, limit)
         except InvalidToken:
             raise
         except TelegramError as error:
@@ -242,10 +244,22 @@ async def _poll(application: TelegramApp, service: FAQService) -> None:
         failures = 0
         service.set_connected("telegram", True)
         for update in updates:
-            if update.update_id >= in_hand.next_offset and in_hand.take(update.update_id):
-                application.update_queue.put_nowait(update)
+            update_id = int(update["update_id"])
+            if update_id >= in_hand.next_offset and in_hand.take(update_id):
+                application.update_queue.put_nowait(Update.de_json(update, bot))
         if len(updates) < limit:  # Telegram had no more: no need to ask again at once
             await in_hand.caught_up(HELD_POLL_PAUSE)
+
+
+async def _fetch_updates(bot: Bot, offset: int, limit: int) -> list[dict[str, Any]]:
+    """getUpdates, as Telegram's JSON: the caller parses only the updates not in hand yet."""
+    request = {"offset": offset, "limit": limit, "allowed_updates": ALLOWED_UPDATES,
+               "timeout": int(POLL_TIMEOUT.total_seconds())}
+    # A long poll waits up to its timeout for Telegram's answer, on top of the usual wait.
+    updates: list[dict[str, Any]] = await call_unparsed(
+        bot, "getUpdates", request,
+        read_timeout=POLL_TIMEOUT.total_seconds() + REQUEST_TIMEOUTS["read_timeout"])
+    return updates
 
 
 class _WebhookReceiver:

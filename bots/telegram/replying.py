@@ -25,7 +25,7 @@ from telegram import (
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, NetworkError, RetryAfter, TelegramError
 from telegram.ext import BaseRateLimiter
-from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
+from telegram.warnings import PTBDeprecationWarning
 
 from bots.frontdoor.door import FeedbackOutcome
 from bots.frontdoor.replies import (
@@ -38,11 +38,9 @@ from bots.frontdoor.replies import (
 from bots.frontdoor.retry import Retry, RetryPolicy
 from bots.frontdoor.texts import ui_text
 from bots.telegram.parsing import Target, chat_for_logs
+from bots.telegram.transport import call_unparsed
 
 logger = logging.getLogger(__name__)
-# deliver() calls sendMessage without reading its answer, through the call python-telegram-bot
-# warns is meant for methods it lacks.
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
 
 MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
 # Telegram caps an inline keyboard at about 100 buttons; a long topic list stays well below.
@@ -185,13 +183,10 @@ async def deliver(bot: Bot, target: Target, rendered: Rendered) -> None:
     for index, piece in enumerate(rendered.pieces):
         quote = (ReplyParameters(target.quote_id, allow_sending_without_reply=True)
                  if index == 0 and target.quote_id else None)
-        sent = {"chat_id": target.chat_id, "text": piece, "parse_mode": ParseMode.HTML,
-                "reply_markup": rendered.keyboard if index == last else None,
-                "reply_parameters": quote, "message_thread_id": target.thread_id}
-        # `send_message` would turn Telegram's copy of the sent message into objects, which
-        # nothing reads: a third of the bot's cost per reply (docs/performance.md).
-        await bot.do_api_request("sendMessage", {key: value for key, value in sent.items()
-                                                 if value is not None})
+        await call_unparsed(bot, "sendMessage", {
+            "chat_id": target.chat_id, "text": piece, "parse_mode": ParseMode.HTML,
+            "reply_markup": rendered.keyboard if index == last else None,
+            "reply_parameters": quote, "message_thread_id": target.thread_id})
 
 
 def retry_after_seconds(error: RetryAfter) -> float:

@@ -16,11 +16,21 @@ and never the URL, which holds the token.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 import aiohttp
+from telegram import Bot
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
-from telegram.error import NetworkError, TimedOut
+from telegram.error import EndPointNotFound, InvalidToken, NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from telegram.warnings import PTBUserWarning
+
+# call_unparsed goes through the call python-telegram-bot warns is meant for the methods it
+# lacks; pyproject.toml says the same to pytest, which resets the filters for each test.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.(sendMessage|getUpdates)'",
+                        category=PTBUserWarning)
 
 
 class AiohttpRequest(BaseRequest):
@@ -86,6 +96,20 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(error).__name__}") from error
 
 
+async def call_unparsed(bot: Bot, method: str, parameters: dict[str, Any],
+                        read_timeout: float | None = None) -> Any:
+    """A Bot API call whose answer stays Telegram's JSON: python-telegram-bot's own methods
+    turn every answer into objects, which for a sent message nobody reads, and for a poll
+    of a busy bot repeats the updates in hand (docs/performance.md). None values are left out."""
+    sent = {name: value for name, value in parameters.items() if value is not None}
+    timeout = BaseRequest.DEFAULT_NONE if read_timeout is None else read_timeout
+    try:
+        return await bot.do_api_request(method, sent, read_timeout=timeout)
+    except EndPointNotFound as error:
+        # What do_api_request makes of a refused token, as the methods used here exist.
+        raise InvalidToken("Telegram refused the token") from error
+
+
 def _chosen(value: ODVInput[float], default: float) -> float | None:
     """A timeout given for one call, else the default (None means no limit)."""
     return default if isinstance(value, DefaultValue) else value
@@ -106,4 +130,4 @@ def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str]
     return form
 
 
-__all__ = ["AiohttpRequest"]
+__all__ = ["AiohttpRequest", "call_unparsed"]

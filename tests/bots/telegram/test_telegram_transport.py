@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from telegram import Bot, InputFile
-from telegram.error import BadRequest, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, InvalidToken, NetworkError, RetryAfter, TimedOut
 
-from bots.telegram.transport import AiohttpRequest
+from bots.telegram.transport import AiohttpRequest, call_unparsed
 from tests.auxil.network import free_port
 from tests.fakes.telegram_api import FakeTelegramAPI, Fault
 
@@ -36,6 +36,18 @@ async def test_calls_and_answers(api: FakeTelegramAPI) -> None:
     assert (call.params["chat_id"], call.params["text"]) == (42, "Bonjour <b>à</b> vous")
     assert sent.text == "Bonjour <b>à</b> vous"
     assert bot.username == "faq_test_bot"  # getMe went through the same transport
+
+
+async def test_an_unparsed_call_gives_telegram_json_and_leaves_out_nones(
+        api: FakeTelegramAPI) -> None:
+    async with _bot(api.base_url) as bot:
+        sent = await call_unparsed(bot, "sendMessage", {"chat_id": 42, "text": "Bonjour",
+                                                         "message_thread_id": None})
+        api.revoke_token()
+        with pytest.raises(InvalidToken):  # not "endpoint not found"
+            await call_unparsed(bot, "getUpdates", {"offset": 0})
+    assert sent["text"] == "Bonjour"
+    assert "message_thread_id" not in api.calls_to("sendMessage")[0].params
 
 
 async def test_platform_errors_keep_their_meaning(api: FakeTelegramAPI) -> None:
