@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 # as they were (default KB: threshold 0.6722 -> 0.6720) for a quarter less solver time.
 _TOLERANCE = 1e-4
 _CV_TOLERANCE = 1e-2
+# Rows of the n-grams' Gram matrix computed at once (bounds the sparse temporaries).
+_GRAM_SLICE = 256
 # Fallbacks when cross-validation is impossible (too little data to hold any out).
 DEFAULT_THRESHOLD = 0.3
 DEFAULT_MARGIN = 0.05
@@ -227,7 +229,6 @@ class _Counts:
     def __init__(self, texts_words: list[list[str]], char_ngrams: tuple[int, int],
                  dense: FloatArray | None = None) -> None:
         self.dense = dense  # the scaled embedding block of every text, when there is one
-        self._dense_gram: FloatArray | None = None
         word_vocab: dict[str, int] = {}
         char_vocab: dict[str, int] = {}
         char_columns: dict[str, list[int]] = {}  # word -> the columns of its n-grams
@@ -248,13 +249,6 @@ class _Counts:
         self.matrices = [_count_matrix(word_rows, len(word_vocab)),
                          _count_matrix(char_rows, len(char_vocab))]
         self.names = [np.array(list(word_vocab), dtype=str), np.array(list(char_vocab), dtype=str)]
-
-    def dense_gram(self) -> FloatArray:
-        """Dot products of every two texts' embedding blocks, computed on first use."""
-        assert self.dense is not None
-        if self._dense_gram is None:
-            self._dense_gram = self.dense @ self.dense.T
-        return self._dense_gram
 
 
 def _count_matrix(rows: list[list[int]], width: int) -> Any:
@@ -351,15 +345,21 @@ class _Fitted:
     def _fit_exact(self, counts: _Counts, rows: IntArray, ngrams: Any, targets: list[str],
                    guess: FloatArray | None) -> None:
         """The exact solution (core.classifier.newton), on the examples' Gram matrix: the
-        n-gram blocks' dot products, the embedding block's (computed once for every model of
-        a training) and 1 for the intercept's feature."""
+        embedding block's dot products, the n-gram blocks' and 1 for the intercept's feature
+        (summed in place, the n-grams' a slice of rows at a time: the matrix is the largest
+        thing training holds)."""
         assert counts.dense is not None
-        gram = (ngrams @ ngrams.T).toarray() + counts.dense_gram()[np.ix_(rows, rows)] + 1.0
+        embeddings = counts.dense[rows]
+        gram = embeddings @ embeddings.T
+        gram += 1.0
+        transposed = ngrams.T.tocsr()
+        for start in range(0, len(rows), _GRAM_SLICE):
+            part = slice(start, start + _GRAM_SLICE)
+            gram[part] += (ngrams[part] @ transposed).toarray()
         column = {label: i for i, label in enumerate(self.classes)}
         truth = np.array([column[target] for target in targets])
         example_weights = one_vs_rest(gram, truth, len(self.classes), self.config.C, guess)
-        self.weights = np.vstack([ngrams.T @ example_weights,
-                                  counts.dense[rows].T @ example_weights])
+        self.weights = np.vstack([ngrams.T @ example_weights, embeddings.T @ example_weights])
         self.intercepts = example_weights.sum(axis=0)
 
     def _fit_liblinear(self, features: Any, targets: list[str], tolerance: float) -> None:
