@@ -25,7 +25,8 @@ Point = tuple[FloatArray, FloatArray]  # example weights and the decisions they 
 # Steps per class before giving up on an exact optimum; each step lowers the objective, and in
 # practice fewer than ten are needed.
 _MAX_STEPS = 100
-# The Gram matrix holds examples squared; above this many examples liblinear is used instead.
+# The Gram matrix holds examples squared (8 bytes each: 128 MB at 4,000); above this many
+# examples liblinear is used instead.
 MAX_EXAMPLES = 4000
 
 

@@ -1,5 +1,6 @@
-"""Training with scikit-learn: n-gram counts computed once, TF-IDF weights and a one-vs-rest
-linear SVM per model, and the out-of-fold scores that calibration reads."""
+"""Training: n-gram counts computed once, TF-IDF weights (scikit-learn) and a one-vs-rest linear
+SVM per model (liblinear, or core.classifier.newton for the models with the embedding block),
+and the out-of-fold scores that calibration reads."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ from core.encoder import DIMENSIONS
 if TYPE_CHECKING:
     from core.classifier.model import IntentClassifier
 
-# Stopping tolerance of the linear SVM solver: scikit-learn's default for the model kept; the
-# cross-validation models only feed the calibration and cut-offs, which the looser one leaves
-# as they were (default KB: threshold 0.6722 -> 0.6720) for a quarter less solver time.
+# Stopping tolerance of liblinear (the models the exact solver does not fit): scikit-learn's
+# default for the model kept; the cross-validation models only feed the calibration and
+# cut-offs, which the looser one leaves as they were (default KB: threshold 0.6722 -> 0.6720)
+# for a quarter less solver time.
 _TOLERANCE = 1e-4
 _CV_TOLERANCE = 1e-2
 # Rows of the n-grams' Gram matrix computed at once (bounds the sparse temporaries).
@@ -305,7 +307,7 @@ class _Fitted:
         full = cls(config, dense=True)
         full.kept, full.names, full.tfidf = quick.kept, quick.names, quick.tfidf
         full.unseen_idf = quick.unseen_idf
-        start = guide or quick
+        start = quick if guide is None else guide
         guess = start.decisions_as(sorted(set(targets)), counts, rows,
                                    ngrams if start is quick else None)
         full._fit_linear(counts, rows, ngrams, targets, tolerance=tolerance, guess=guess)
