@@ -126,7 +126,8 @@ def engine_figures(sizes: Sizes, kb_path: Path = DEFAULT_KB_PATH) -> tuple[list[
                Target("value", "<=", 2.0),
                note=f"median of {sizes.trainings} after an untimed one, the examples' "
                     "embeddings cached; faqbot's figure includes choosing its threshold, margin "
-                    "and cascade cut by 3-fold cross-validation (four fits)"),
+                    "and cascade cut by 3-fold cross-validation (eight models: an n-gram and "
+                    "a full one for each fold and for the model kept)"),
         Figure("train_kb_first_s", "training, every example encoded (new encoder)", "s",
                first_seconds, baseline_seconds, pipeline + " fit",
                note="includes loading the encoder's weights"),
