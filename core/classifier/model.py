@@ -43,11 +43,11 @@ from core.classifier.features import (
     char_features,
     word_features,
 )
+from core.classifier.fitting import Fitted
 from core.classifier.persistence import OUT_OF_SCOPE, Learned
 from core.classifier.training import (
     DEFAULT_MARGIN,
     DEFAULT_THRESHOLD,
-    _Fitted,
     class_columns,
     train,
 )
@@ -135,8 +135,8 @@ class IntentClassifier:
         self._in_scope = np.zeros(0, dtype=np.int64)  # model columns of labels_, in order
         self._oos = -1  # model column of the out-of-scope class
         # Only in the process that called fit(): the full model and the cascade's n-gram one.
-        self._sklearn: _Fitted | None = None
-        self._sklearn_quick: _Fitted | None = None
+        self._sklearn: Fitted | None = None
+        self._sklearn_quick: Fitted | None = None
         self._reader: FeatureReader | None = None
 
     @property

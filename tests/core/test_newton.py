@@ -9,7 +9,7 @@ import pytest
 from sklearn.svm import LinearSVC
 
 from core.classifier import IntentClassifier
-from core.classifier import training as training_module
+from core.classifier import fitting as fitting_module
 from core.classifier.newton import one_vs_rest
 from tests.core.test_classifier import training_data
 
@@ -40,7 +40,7 @@ def test_the_solution_is_liblinears_optimum(classes: int, guess: str) -> None:
 def test_liblinear_beyond_the_exact_solvers_size_learns_the_same_model(
         monkeypatch: pytest.MonkeyPatch) -> None:
     exact = IntentClassifier().fit(*training_data())
-    monkeypatch.setattr(training_module, "MAX_EXAMPLES", 0)
+    monkeypatch.setattr(fitting_module, "MAX_EXAMPLES", 0)
     approached = IntentClassifier().fit(*training_data())
     # liblinear stops at its tolerance (1e-4 for the model kept): close, not equal.
     np.testing.assert_allclose(approached._weights, exact._weights, atol=1e-4)
