@@ -111,17 +111,12 @@ class FAQService:
             self._record(reply, asker, time.perf_counter() - started, ref=None)
         return reply
 
-    def answer_with_feedback(self, text: str, *, lang_hint: str | None = None, asker: Asker,
-                             feedback: bool = True) -> tuple[Reply, FeedbackTicket | None]:
-        """`answer` for a platform message, recorded; a curated answer also gets the ticket
-        its feedback buttons carry, unless `feedback` is off here or in the knowledge base."""
-        return self.answer_many_with_feedback([Asked(text, lang_hint, asker)],
-                                              feedback=feedback)[0]
-
     def answer_many_with_feedback(self, questions: Sequence[Asked], *, feedback: bool = True
                                   ) -> list[tuple[Reply, FeedbackTicket | None]]:
-        """`answer_with_feedback` for several platform messages, ranked in one batch (see
-        FAQBot.answer_ranked_many); each is recorded with the batch's time, which it waited."""
+        """`answer` for platform messages, recorded, ranked in one batch (see
+        FAQBot.answer_ranked_many); each is recorded with the batch's time, which it waited. A
+        curated answer also gets the ticket its feedback buttons carry, unless `feedback` is
+        off here or in the knowledge base."""
         bot = self._bot  # one bot for the replies and their tickets, even during a reload
         started = time.perf_counter()
         ranked = bot.answer_ranked_many([question.text for question in questions],

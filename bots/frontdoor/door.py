@@ -3,22 +3,23 @@
 An adapter turns a platform event into an `Arrival` (who, where, which conversation) and hands
 it, with what was asked, to `FrontDoor`, along with its `Replies`: the door admits the event
 (bots/frontdoor/admission.py), waits for the conversation's turn (ordering.py), asks
-`FAQService`, describes the reply (replies.py) and gives that description to `Replies`, which
-renders and sends it on the platform.
+`FAQService` (with the questions of the other conversations whose turn came at the same
+moment: `Batches`), describes the reply (replies.py) and gives that description to `Replies`,
+which renders and sends it on the platform.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from bots import feedback
 from bots.feedback import FeedbackClick
 from bots.frontdoor.admission import Admission, Verdict
-from bots.frontdoor.batching import Batches
 from bots.frontdoor.ordering import Turns
 from bots.frontdoor.replies import (
     FeedbackControl,
@@ -34,6 +35,9 @@ from bots.service import Asked, Asker, FAQService
 from core import Reply, Suggestion, UnknownIntentError
 
 logger = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -233,3 +237,60 @@ class FrontDoor:
             return None
         intent = self.service.kb.intent(reply.intent or "")
         return intent.question[reply.lang] if intent else reply.question
+
+
+# -- batches --------------------------------------------------------------------------------
+# In a burst, many conversations reach their turn in the same pass of the event loop.
+# Answering their questions in one call lets the classifier run the sentence encoder once for
+# all those its n-gram model is unsure of, at a fraction of the cost per question of one pass
+# each (docs/performance.md). A question alone waits for nothing more than the next pass.
+
+
+class Batches(Generic[Item, Result]):
+    """Gathers the items awaited in one pass of the event loop and hands them, in the order
+    they came, to `answer_all` (a plain function: one result per item, in order)."""
+
+    def __init__(self, answer_all: Callable[[Sequence[Item]], Sequence[Result]]) -> None:
+        self._answer_all = answer_all
+        self._pending: list[tuple[Item, asyncio.Future[Result]]] = []
+
+    async def answer(self, item: Item) -> Result:
+        """The result for `item`, computed with the items that joined in the same pass."""
+        loop = asyncio.get_running_loop()
+        if not self._pending:
+            loop.call_soon(self._answer_pending)
+        # One future per item: a caller cancelled (its event abandoned) leaves the others be.
+        result: asyncio.Future[Result] = loop.create_future()
+        self._pending.append((item, result))
+        return await result
+
+    def _answer_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        try:
+            results = self._answer_all([item for item, _ in pending])
+        except Exception as error:
+            if len(pending) == 1:
+                _fail(pending[0][1], error)
+                return
+            # One bad item must not fail the others: each is answered alone, as it would
+            # have been without batches.
+            for item, result in pending:
+                self._answer_alone(item, result)
+            return
+        for (_, result), value in zip(pending, results, strict=True):
+            if not result.done():  # else its caller has gone
+                result.set_result(value)
+
+    def _answer_alone(self, item: Item, result: asyncio.Future[Result]) -> None:
+        try:
+            value = self._answer_all([item])[0]
+        except Exception as error:
+            _fail(result, error)
+            return
+        if not result.done():
+            result.set_result(value)
+
+
+def _fail(result: asyncio.Future[Result], error: Exception) -> None:
+    if not result.done():  # else its caller has gone
+        result.set_exception(error)

@@ -26,7 +26,7 @@ from core.questionlog.sqlite import SQLiteQuestionLog
 from core.questionlog.writer import BackgroundQuestionLog
 from tests.auxil.discord import click, custom_ids, sent, slash
 from tests.auxil.discord import serving as serving_discord
-from tests.auxil.engine import AMBIGUOUS
+from tests.auxil.engine import AMBIGUOUS, answered
 from tests.auxil.questionlog import read_log
 from tests.auxil.telegram import (
     bot_message,
@@ -95,7 +95,7 @@ def test_payloads_fit_telegram_and_discord_for_the_longest_ids(tmp_path: Path) -
     bot = FAQBot.from_path(long_id_kb(tmp_path), cache=False)
     assert all(len(intent.id) == 32 for intent in bot.kb.intents)
     service = FAQService(bot)
-    reply, ticket = service.answer_with_feedback("mot39 chose39", asker=Asker("telegram", 1, 2))
+    reply, ticket = answered(service, "mot39 chose39", Asker("telegram", 1, 2))
     assert reply.kind == "answer" and ticket is not None
     helpful, not_helpful = feedback.verdict_clicks(ticket)
     choices = [not_helpful.choosing(intent.id, ticket.asker) for intent in bot.kb.intents]
@@ -128,11 +128,11 @@ def test_only_curated_answers_get_a_ticket(clarifying_bot: FAQBot, db: Path) -> 
     asker = Asker("telegram", ASKER, ASKER)
     kinds = {}
     for question in ("horaires", "salut", "bitcoin", AMBIGUOUS):
-        reply, ticket = service.answer_with_feedback(question, asker=asker)
+        reply, ticket = answered(service, question, asker)
         kinds[reply.kind] = ticket is not None
     assert kinds == {"answer": True, "smalltalk": False, "fallback": False, "clarify": False}
     # Off by the deployment's switch (FAQBOT_FEEDBACK=0): no ticket, the question still logged.
-    reply, ticket = service.answer_with_feedback("horaires", asker=asker, feedback=False)
+    reply, ticket = answered(service, "horaires", asker, feedback=False)
     assert reply.kind == "answer" and ticket is None
     rows = logged(service)
     log.close()
@@ -146,11 +146,11 @@ def test_an_update_answered_again_is_logged_once_under_the_same_reference(
     # same reference: its buttons reach the question logged first, and the log keeps one row.
     again = FAQService(service.bot, log=service.log)
     asker = Asker("telegram", ASKER, ASKER, update=7001)
-    _, ticket = service.answer_with_feedback("horaires", asker=asker)
-    _, repeat = again.answer_with_feedback("horaires", asker=asker)
-    _, other = service.answer_with_feedback("horaires", asker=replace(asker, update=7002))
+    _, ticket = answered(service, "horaires", asker)
+    _, repeat = answered(again, "horaires", asker)
+    _, other = answered(service, "horaires", replace(asker, update=7002))
     for _ in range(2):  # without an update id, every question is logged
-        service.answer_with_feedback("bitcoin", asker=replace(asker, update=None))
+        answered(service, "bitcoin", replace(asker, update=None))
     assert ticket is not None and repeat is not None and other is not None
     assert ticket.ref == repeat.ref != other.ref and len(ticket.ref) == 8
     rows = logged(service)
@@ -169,7 +169,7 @@ def test_knowledge_base_switch_turns_feedback_off(tiny_kb_path: Path, tmp_path: 
     path = tmp_path / "no_feedback.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     service = FAQService(FAQBot.from_path(path))
-    reply, ticket = service.answer_with_feedback("horaires", asker=Asker("discord", 1, 2))
+    reply, ticket = answered(service, "horaires", Asker("discord", 1, 2))
     assert reply.kind == "answer" and ticket is None
 
 

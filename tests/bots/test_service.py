@@ -13,7 +13,7 @@ from bots.metrics import Metrics
 from bots.service import Asker, FAQService
 from core import FAQBot, UnknownIntentError, load_knowledge_base
 from core.questionlog.interface import HELPFUL, NONE_OF_THESE, NOT_HELPFUL
-from tests.auxil.engine import AMBIGUOUS, pinned_bot
+from tests.auxil.engine import AMBIGUOUS, answered, pinned_bot
 from tests.fakes.engine import SLOW, ReloadedWhileAnswering, SlowBot
 from tests.fakes.questionlog import RecordingQuestionLog
 
@@ -48,7 +48,7 @@ def test_without_log_or_metrics_it_answers_as_the_bot(clarifying_bot: FAQBot) ->
     service = FAQService(clarifying_bot)
     for question in ("horaires", "where is the shop?", "salut", "bitcoin", AMBIGUOUS):
         assert service.answer(question, asker=ASKER) == clarifying_bot.answer(question)
-        reply, _ = service.answer_with_feedback(question, asker=ASKER)
+        reply, _ = answered(service, question, ASKER)
         assert reply == clarifying_bot.answer(question)
     assert service.reply_for("delivery", "en") == clarifying_bot.reply_for("delivery", "en")
     assert service.topics("en") == clarifying_bot.topics("en")
@@ -67,8 +67,8 @@ def test_each_reply_to_an_asker_is_logged_with_the_ids_handed_over_raw(
     service = FAQService(clarifying_bot, log=log)
     service.answer("horaires", asker=ASKER)
     service.answer("salut")  # no asker: a preview, not a question asked
-    _, ticket = service.answer_with_feedback("horaires", asker=ASKER)
-    service.answer_with_feedback(AMBIGUOUS, asker=Asker("discord", "g1", "u9"))
+    _, ticket = answered(service, "horaires", ASKER)
+    answered(service, AMBIGUOUS, Asker("discord", "g1", "u9"))
     [(plain, chat, user), (with_ticket, _, _), (clarify, *discord_ids)] = log.questions
     assert (chat, user) == (-1001234, 4242) and discord_ids == ["g1", "u9"]
     # The log, not the service, turns the ids into pseudonyms.
@@ -86,7 +86,7 @@ def test_question_text_is_left_out_when_told_to(clarifying_bot: FAQBot) -> None:
     log = RecordingQuestionLog()
     service = FAQService(clarifying_bot, log=log, log_text=False)
     service.answer("horaires", asker=ASKER)
-    service.answer_with_feedback("horaires", asker=ASKER)
+    answered(service, "horaires", ASKER)
     assert [entry.question for entry, _, _ in log.questions] == [None, None]
     assert [entry.intent for entry, _, _ in log.questions] == ["opening_hours"] * 2
 
@@ -141,7 +141,7 @@ def test_time_to_reply_is_measured_around_the_engine(tiny_bot: FAQBot) -> None:
     log, metrics = RecordingQuestionLog(), Metrics()
     service = FAQService(SlowBot(tiny_bot.kb, tiny_bot.classifier), log=log, metrics=metrics)
     service.answer("horaires", asker=ASKER)
-    service.answer_with_feedback("livraison", asker=ASKER)
+    answered(service, "livraison", ASKER)
     assert all(entry.latency_ms >= SLOW * 1000 for entry, _, _ in log.questions)
     assert sample(metrics, "faqbot_answer_seconds_count") == 2
     assert sample(metrics, "faqbot_answer_seconds_sum") >= 2 * SLOW
@@ -153,7 +153,7 @@ def test_replies_are_counted_per_platform_and_kind(clarifying_bot: FAQBot) -> No
     service = FAQService(clarifying_bot, metrics=metrics)
     discord = Asker("discord", 1, 2)
     service.answer("horaires", asker=ASKER)
-    service.answer_with_feedback(AMBIGUOUS, asker=discord)
+    answered(service, AMBIGUOUS, discord)
     service.choose("address", asker=discord)
     service.none_of_these(asker=ASKER)
     service.answer("bitcoin")  # no asker: not counted
@@ -191,12 +191,12 @@ def test_a_swap_serves_the_new_knowledge_base_from_the_next_call(tiny_bot: FAQBo
     service = FAQService(tiny_bot, metrics=metrics)
     assert served_fingerprint(metrics) == tiny_bot.kb.fingerprint()
     assert service.answer("horaires").answer == "Ouvert de 9 h à 17 h."
-    assert service.answer_with_feedback("horaires", asker=ASKER)[1] is not None
+    assert answered(service, "horaires", ASKER)[1] is not None
     service.swap(edited_bot)
     assert service.bot is edited_bot and service.kb is edited_bot.kb
     assert service.answer("horaires").answer == "Ouvert de 8 h à 20 h."
     assert service.reply_for("opening_hours", "fr").answer == "Ouvert de 8 h à 20 h."
-    assert service.answer_with_feedback("horaires", asker=ASKER)[1] is None  # feedback off now
+    assert answered(service, "horaires", ASKER)[1] is None  # feedback off now
     assert served_fingerprint(metrics) == edited_bot.kb.fingerprint()
     assert served_fingerprint(metrics) != tiny_bot.kb.fingerprint()
     assert sample(metrics, "faqbot_knowledge_base_intents") == len(edited_bot.kb.intents)
@@ -207,7 +207,7 @@ def test_a_reply_and_its_ticket_come_from_one_bot_when_a_swap_lands_meanwhile(
     answering = ReloadedWhileAnswering(tiny_bot.kb, tiny_bot.classifier)
     service = FAQService(answering)
     answering.service, answering.successor = service, edited_bot
-    reply, ticket = service.answer_with_feedback("horaires", asker=ASKER)
+    reply, ticket = answered(service, "horaires", ASKER)
     # The old knowledge base answered, and its feedback switch (on) decided the ticket.
     assert reply.answer == "Ouvert de 9 h à 17 h."
     assert ticket is not None
