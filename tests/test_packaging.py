@@ -115,3 +115,14 @@ def test_benchmark_modules_import_each_other_one_way() -> None:
             reached |= frontier
             frontier = set().union(*(imports[module] for module in frontier)) - reached
         assert name not in reached, f"{name} imports itself through {sorted(reached)}"
+
+
+# A module that does several jobs shows first in its length (the redesign of issue 14).
+MAX_MODULE_LINES = 400
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    lengths = {str(path.relative_to(REPOSITORY)): len(path.read_text(encoding="utf-8").splitlines())
+               for folder in OUTSIDE_TESTS for path in (REPOSITORY / folder).rglob("*.py")}
+    assert lengths  # the scan found the modules
+    assert {path: lines for path, lines in lengths.items() if lines > MAX_MODULE_LINES} == {}

@@ -16,10 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram import (
-    Bot,
-    Update,
-)
+from telegram import Bot, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 
 from bots.service import FAQService
@@ -43,8 +40,8 @@ MAX_IN_HAND = 2 * CONCURRENT_UPDATES
 
 # getUpdates returns at most this many updates from its offset (Telegram's maximum limit).
 GET_UPDATES_LIMIT = 100
-# A poll goes out once it may bring at least half a batch of new updates: python-telegram-bot
-# parses every update Telegram returns, and those in hand come back while the offset is held.
+# A poll goes out once it may bring at least half a batch of new updates: those in hand come
+# back with them while the offset is held, each a request's worth of JSON for nothing.
 REFILL_AT = GET_UPDATES_LIMIT // 2
 # An update is confirmed to Telegram once finished; one unfinished this long is confirmed all
 # the same once it keeps newer updates from being fetched (a chat in long flood control would
@@ -253,12 +250,11 @@ async def _poll(application: TelegramApp, service: FAQService) -> None:
 
 async def _fetch_updates(bot: Bot, offset: int, limit: int) -> list[dict[str, Any]]:
     """getUpdates, as Telegram's JSON: the caller parses only the updates not in hand yet."""
+    seconds = POLL_TIMEOUT.total_seconds()  # the long poll's wait, on top of the usual one
     request = {"offset": offset, "limit": limit, "allowed_updates": ALLOWED_UPDATES,
-               "timeout": int(POLL_TIMEOUT.total_seconds())}
-    # A long poll waits up to its timeout for Telegram's answer, on top of the usual wait.
+               "timeout": int(seconds)}
     updates: list[dict[str, Any]] = await call_unparsed(
-        bot, "getUpdates", request,
-        read_timeout=POLL_TIMEOUT.total_seconds() + REQUEST_TIMEOUTS["read_timeout"])
+        bot, "getUpdates", request, read_timeout=seconds + REQUEST_TIMEOUTS["read_timeout"])
     return updates
 
 
