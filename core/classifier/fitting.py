@@ -90,11 +90,11 @@ class Fitted:
     @classmethod
     def fit(
         cls, config: IntentClassifier, counts: Counts, rows: IntArray, targets: list[str],
-        tolerance: float = TOLERANCE, *, dense: bool = True,
+        tolerance: float = TOLERANCE,
     ) -> Fitted:
-        """Fit on `rows` of the count matrices (and of the embedding block, if `dense` and
-        there is one); `targets` are those rows' classes; liblinear stops at `tolerance`."""
-        self = cls(config, dense and counts.dense is not None)
+        """Fit on `rows` of the count matrices (and of the embedding block, if there is one);
+        `targets` are those rows' classes; liblinear stops at `tolerance`."""
+        self = cls(config, counts.dense is not None)
         ngrams = self._learn_vocabulary(counts, rows)
         self._fit_linear(counts, rows, ngrams, targets, tolerance=tolerance, guess=None)
         return self
