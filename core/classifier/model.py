@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Self
 
@@ -44,7 +44,9 @@ from core.classifier.features import (
     word_features,
 )
 from core.classifier.fitting import Fitted
+from core.classifier.novelty import Examples
 from core.classifier.persistence import OUT_OF_SCOPE, Learned
+from core.classifier.prediction import Prediction
 from core.classifier.training import (
     DEFAULT_MARGIN,
     DEFAULT_THRESHOLD,
@@ -61,24 +63,6 @@ logger = logging.getLogger(__name__)
 EMBEDDING_WEIGHT = 2.0
 # Questions `predict` scores at once: bounds the temporary (n-grams x classes) matrix.
 _BATCH = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """One classified text.
-
-    `label` is the chosen intent, or None when the text is rejected as out of scope;
-    `confidence` is the top in-scope score (0 to 1) whether or not it was accepted;
-    `ranking` lists every in-scope label with its score, best first (never None).
-    """
-
-    label: str | None
-    confidence: float
-    ranking: list[tuple[str, float]] = field(default_factory=list)
-
-
-
-# ---------------------------------------------------------------------------- classifier
 
 
 class IntentClassifier:
@@ -134,6 +118,7 @@ class IntentClassifier:
         self._quick_intercepts = np.zeros(0)
         self._in_scope = np.zeros(0, dtype=np.int64)  # model columns of labels_, in order
         self._oos = -1  # model column of the out-of-scope class
+        self._examples = Examples.empty()  # what the confidence compares a question with
         # Only in the process that called fit(): the full model and the cascade's n-gram one.
         self._sklearn: Fitted | None = None
         self._sklearn_quick: Fitted | None = None
@@ -201,6 +186,7 @@ class IntentClassifier:
         self._quick_weights = learned.quick_weights
         self._quick_intercepts = learned.quick_intercepts
         self._in_scope, self._oos = class_columns(self._classes)
+        self._examples = learned.examples
 
     def forget_words(self) -> None:
         """Empty the per-word n-gram look-ups (benchmarks time questions cold with it)."""
@@ -217,13 +203,15 @@ class IntentClassifier:
         """Whether the cascade's n-gram model answers some questions alone."""
         return math.isfinite(self.cascade_cut_)
 
-    def _calibrate(self, decisions: FloatArray, quick: bool = False) -> FloatArray:
-        """In-scope scores in [0, 1] from raw decisions (rows of classes, or one row), with
-        the full model's calibration, or the cascade's n-gram model's if `quick`."""
+    def _calibrate(self, decisions: FloatArray, quick: bool = False,
+                   similarity: FloatArray | None = None) -> FloatArray:
+        """In-scope scores in [0, 1] from raw decisions (rows of classes), with the full
+        model's calibration (reading `similarity`), or the cascade's n-gram model's if
+        `quick`."""
         assert self._learned is not None
         learned = self._learned
         calibration = learned.quick_calibration if quick else learned.calibration
-        return calibrate(decisions, calibration, self._in_scope, self._oos)
+        return calibrate(decisions, calibration, self._in_scope, self._oos, similarity)
 
     # ------------------------------------------------------------------ prediction
 
@@ -269,7 +257,8 @@ class IntentClassifier:
             quick: FloatArray = self._quick_scores([features])[0]
             if _sure(quick, self.cascade_cut_, self.margin_):
                 return quick
-        return self._calibrate(self._full_decisions([question], [features])[0])
+        full: FloatArray = self._full_scores([question], [features])[0]
+        return full
 
     def answers_alone(self, text: str) -> bool:
         """Whether the cascade's n-gram model answers `text` without the encoder."""
@@ -288,7 +277,8 @@ class IntentClassifier:
     def decision(self, text: str) -> FloatArray:
         """Raw linear scores of every model class for one raw text, by the full model."""
         question = Question.of(text)
-        decisions: FloatArray = self._full_decisions([question], [self._features(question)])[0]
+        decisions: FloatArray = self._full_decisions([self._features(question)],
+                                                     self.embed([question]))[0]
         return decisions
 
     def _batch_scores(self, questions: Sequence[Question],
@@ -296,20 +286,34 @@ class IntentClassifier:
         """`scores` of several texts: the encoder runs once, on those the n-gram model is
         not sure of."""
         if not self._cascades:
-            return self._calibrate(self._full_decisions(questions, features))
+            return self._full_scores(questions, features)
         scores = self._quick_scores(features)
         unsure = np.flatnonzero(~_sure(scores, self.cascade_cut_, self.margin_)).tolist()
         if unsure:
-            decisions = self._full_decisions([questions[i] for i in unsure],
-                                             [features[i] for i in unsure])
-            scores[unsure] = self._calibrate(decisions)
+            scores[unsure] = self._full_scores([questions[i] for i in unsure],
+                                               [features[i] for i in unsure])
         return scores
 
-    def _full_decisions(self, questions: Sequence[Question],
-                        features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
-        """Raw scores of the full model: n-gram blocks, then the embedding block."""
-        decisions = _summed(features, self._weights, self._intercepts)
+    def _full_scores(self, questions: Sequence[Question],
+                     features: list[tuple[IntArray, FloatArray]]) -> FloatArray:
+        """Calibrated scores of the full model, whose confidence also reads how close each
+        question comes to its top label's examples."""
         embeddings = self.embed(questions)
+        decisions = self._full_decisions(features, embeddings)
+        return self._calibrate(decisions, similarity=self._similarity(decisions, embeddings))
+
+    def _similarity(self, decisions: FloatArray,
+                    embeddings: FloatArray | None) -> FloatArray | None:
+        """Each question's similarity to its top label's examples (None: not read)."""
+        if embeddings is None or not self._examples:
+            return None
+        tops = decisions[:, self._in_scope].argmax(axis=1)
+        return self._examples.similarity(embeddings / self.embedding_weight, tops)
+
+    def _full_decisions(self, features: list[tuple[IntArray, FloatArray]],
+                        embeddings: FloatArray | None) -> FloatArray:
+        """Raw scores of the full model: n-gram blocks, then the (scaled) embedding block."""
+        decisions = _summed(features, self._weights, self._intercepts)
         if embeddings is not None:
             # Row by row, so that a text scores the same alone or in a batch.
             decisions += np.array([row @ self._dense_weights for row in embeddings])
@@ -330,7 +334,9 @@ class IntentClassifier:
             raise RuntimeError("no scikit-learn model: this classifier was loaded, not fitted")
         questions = [Question.of(text) for text in texts]
         analysed = [self._analyse(question) for question in questions]
-        full = self._calibrate(self._sklearn.decision_function(analysed, self.embed(questions)))
+        embeddings = self.embed(questions)
+        decisions = self._sklearn.decision_function(analysed, embeddings)
+        full = self._calibrate(decisions, similarity=self._similarity(decisions, embeddings))
         if self._sklearn_quick is None:
             return full
         quick = self._calibrate(self._sklearn_quick.decision_function(analysed, None),
@@ -351,12 +357,9 @@ class IntentClassifier:
             "threshold_source": "forced" if self.threshold is not None else "cross-validation",
             "margin": round(self.margin_, 4),
             "margin_source": "forced" if self.margin is not None else "cross-validation",
-            "calibration": {
-                "kind": "margin over out-of-scope" if self._oos >= 0 else "softmax",
-                "slope": round(self.calibration_.slope, 4),
-                "bias": round(self.calibration_.bias, 4),
-                "spread": round(self.calibration_.spread, 4),
-            },
+            "calibration": {"kind": "margin over out-of-scope" if self._oos >= 0 else "softmax",
+                            **{name: round(value, 4)
+                               for name, value in asdict(self.calibration_).items()}},
             "encoder": "multilingual USE v3" if self.uses_encoder else "none",
             "cascade_cut": round(self.cascade_cut_, 4) if self.uses_encoder else None,
             "params": self._params(),
@@ -364,15 +367,10 @@ class IntentClassifier:
         }
 
     def _params(self) -> dict[str, Any]:
-        return {
-            "C": self.C,
-            "char_weight": self.char_weight,
-            "char_ngrams": list(self.char_ngrams),
-            "min_df": self.min_df,
-            "embedding_weight": self.embedding_weight,
-            "cv_folds": self.cv_folds,
-            "random_state": self.random_state,
-        }
+        """The constructor's arguments a saved model gives back (the encoder is not one)."""
+        return {"C": self.C, "char_weight": self.char_weight, "char_ngrams": list(self.char_ngrams),
+                "min_df": self.min_df, "embedding_weight": self.embedding_weight,
+                "cv_folds": self.cv_folds, "random_state": self.random_state}
 
     # ------------------------------------------------------------------ persistence
 

@@ -15,8 +15,11 @@ import numpy.typing as npt
 
 from core.classifier.calibration import Calibration
 from core.classifier.features import FloatArray
+from core.classifier.novelty import Examples
 
-FORMAT_VERSION = 3  # 3: sentence-embedding block and the n-gram model of the cascade
+# 3: sentence-embedding block and the n-gram model of the cascade; 4: the examples' embeddings
+# and the confidence's novelty coefficient
+FORMAT_VERSION = 4
 # Internal name of the out-of-scope class; the NUL byte keeps it apart from any real label.
 OUT_OF_SCOPE = "\x00out-of-scope"
 
@@ -35,8 +38,10 @@ class Learned:
 
     `classes` are the model columns (the labels, and maybe OUT_OF_SCOPE); per n-gram block,
     `vocabularies` map an n-gram to its column and `idfs` give its weight; `weights` are the
-    full model's n-gram rows, `dense_weights` its embedding rows. The cascade's n-gram model
-    (`quick_*`) answers alone from `cascade_cut` (never, when it is infinite).
+    full model's n-gram rows, `dense_weights` its embedding rows; `examples` the in-scope
+    examples' embeddings its confidence compares a question with (none without an embedding
+    block or an out-of-scope class). The cascade's n-gram model (`quick_*`) answers alone
+    from `cascade_cut` (never, when it is infinite).
     """
 
     classes: list[str]
@@ -53,6 +58,7 @@ class Learned:
     quick_intercepts: FloatArray = field(default_factory=_empty_vector)
     quick_calibration: Calibration = field(default_factory=Calibration)
     cascade_cut: float = math.inf
+    examples: Examples = field(default_factory=Examples.empty)
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,6 +74,7 @@ def to_arrays(learned: Learned, params: dict[str, Any]) -> dict[str, npt.NDArray
         "slope": learned.calibration.slope,
         "bias": learned.calibration.bias,
         "spread": learned.calibration.spread,
+        "novelty": learned.calibration.novelty,
         "cascade_cut": learned.cascade_cut,
         "quick_calibration": (quick.slope, quick.bias, quick.spread),
         "unseen_idf": learned.unseen_idf,
@@ -82,6 +89,8 @@ def to_arrays(learned: Learned, params: dict[str, Any]) -> dict[str, npt.NDArray
         "intercepts": learned.intercepts,
         "quick_weights": learned.quick_weights,
         "quick_intercepts": learned.quick_intercepts,
+        "example_rows": learned.examples.rows,
+        "example_offsets": learned.examples.offsets,
     }
 
 
@@ -105,13 +114,16 @@ def from_arrays(arrays: dict[str, npt.NDArray[Any]]) -> tuple[dict[str, Any], Le
         weights=np.ascontiguousarray(arrays["weights"], dtype=np.float64),
         dense_weights=np.ascontiguousarray(arrays["dense_weights"], dtype=np.float64),
         intercepts=np.asarray(arrays["intercepts"], dtype=np.float64),
-        calibration=Calibration(float(meta["slope"]), float(meta["bias"]), float(meta["spread"])),
+        calibration=Calibration(float(meta["slope"]), float(meta["bias"]), float(meta["spread"]),
+                                float(meta["novelty"])),
         threshold=float(meta["threshold"]),
         margin=float(meta["margin"]),
         quick_weights=np.ascontiguousarray(arrays["quick_weights"], dtype=np.float64),
         quick_intercepts=np.asarray(arrays["quick_intercepts"], dtype=np.float64),
         quick_calibration=Calibration(float(slope), float(bias), float(spread)),
         cascade_cut=float(meta["cascade_cut"]),
+        examples=Examples(np.ascontiguousarray(arrays["example_rows"], dtype=np.float32),
+                          np.asarray(arrays["example_offsets"], dtype=np.int64)),
         report=dict(meta["report"]),
     )
     return params, learned

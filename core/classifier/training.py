@@ -19,9 +19,11 @@ from core.classifier.calibration import (
     choose_margin,
     choose_threshold,
     fit_calibration,
+    oos_margins,
 )
 from core.classifier.features import FloatArray, IntArray
 from core.classifier.fitting import Counts, Fitted, rows_of
+from core.classifier.novelty import Examples, out_of_fold_similarity
 from core.classifier.persistence import OUT_OF_SCOPE, Learned
 
 if TYPE_CHECKING:
@@ -83,16 +85,31 @@ def _train(config: IntentClassifier, texts_words: list[list[str]], dense: FloatA
         quick_model, fitted = Fitted.fit_pair(config, counts, every_row, targets,
                                                guide=last_fold)
     truth = _truth([classes[i] for i in in_scope], targets)
-    calibration = fit_calibration(decisions, truth, in_scope, oos)
-    probs = calibrate(decisions, calibration, in_scope, oos)
+    examples, similarity = _novelty(config, counts, decisions, truth, in_scope=in_scope, oos=oos)
+    calibration = fit_calibration(decisions, truth, in_scope, oos, similarity)
+    probs = calibrate(decisions, calibration, in_scope, oos, similarity)
     threshold, report = choose_threshold(probs, truth)
     margin = choose_margin(probs, truth, threshold)
     report.update(cv_folds=folds)
-    learned = _forced(_learned(fitted, calibration, threshold, margin, report), config)
+    learned = _learned(fitted, calibration, threshold, margin, report)
+    learned = _forced(replace(learned, examples=examples), config)
     if quick is None or quick_model is None:
         return Trained(learned, fitted, None)
     out_of_fold = _OutOfFold(truth, probs, quick)
     return Trained(_with_cascade(learned, quick_model, out_of_fold), fitted, quick_model)
+
+
+def _novelty(config: IntentClassifier, counts: Counts, decisions: FloatArray, truth: IntArray,
+             *, in_scope: IntArray, oos: int) -> tuple[Examples, FloatArray | None]:
+    """The in-scope examples' unit embeddings, and each example's out-of-fold similarity to
+    its top label's examples; none without an embedding block or out-of-scope examples (the
+    similarity then has nothing to be weighed against, and the confidence stays as it was)."""
+    if counts.dense is None or oos < 0:
+        return Examples.empty(), None
+    unit = counts.dense / config.embedding_weight
+    tops = oos_margins(decisions, in_scope, oos).argmax(axis=1)
+    return (Examples.of(unit, truth, len(in_scope)),
+            out_of_fold_similarity(unit, truth, tops, len(in_scope)))
 
 
 def class_columns(classes: list[str]) -> tuple[IntArray, int]:

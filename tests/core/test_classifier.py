@@ -180,7 +180,8 @@ def test_save_load_round_trip_without_pickle(fitted: IntentClassifier, tmp_path:
     with zipfile.ZipFile(path) as archive:
         assert sorted(archive.namelist()) == sorted(
             ["meta.npy", "idf.npy", "weights.npy", "dense_weights.npy", "intercepts.npy",
-             "quick_weights.npy", "quick_intercepts.npy"]
+             "quick_weights.npy", "quick_intercepts.npy", "example_rows.npy",
+             "example_offsets.npy"]
         )
     loaded = IntentClassifier.load(path)
     assert loaded.uses_encoder == fitted.uses_encoder
@@ -271,9 +272,10 @@ def test_choose_platt_rises_with_the_margin() -> None:
     margins = np.array([[2.0, -1.0], [1.5, -0.5], [-1.0, 1.2], [-0.8, -0.9], [-1.0, -1.1],
                         [0.1, -0.2]])
     truth = np.array([0, 0, 1, -1, -1, 1])  # the unsure last one is wrong
-    slope, _ = choose_platt(margins, truth)
+    slope, _, novelty = choose_platt(margins, truth)
     assert slope > 0
-    assert choose_platt(margins[:3], truth[:3]) == (10.0, 0.0)  # all right: nothing to fit
+    assert novelty == 0.0  # no similarity given: the margin alone
+    assert choose_platt(margins[:3], truth[:3]) == (10.0, 0.0, 0.0)  # all right: nothing to fit
 
 
 # -- the sentence encoder and the cascade ------------------------------------------------------
