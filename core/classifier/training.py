@@ -53,12 +53,15 @@ def train(config: IntentClassifier, texts_words: list[list[str]], dense: FloatAr
     """Fit the models on normalised words and the embedding block (`dense`, None without
     one); a label of None marks an out-of-scope example. Reads only `config`'s public
     parameters."""
+    import scipy.linalg  # noqa: F401 - see below
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     # One BLAS thread: the exact solver's linear systems are small, so a second thread mostly
     # waits, and it takes the other core from whatever else runs (a bot answering, say).
     # Training the shipped knowledge base beside one busy process: 2.2-2.7 s with two
-    # threads, 1.5-1.7 s with one.
+    # threads, 1.5-1.7 s with one. The limit reaches only the libraries already loaded: scipy's
+    # BLAS (the solver's factorisations; not numpy's) is loaded first, or a process's first
+    # training would factorise on two threads.
     with threadpool_limits(limits=1, user_api="blas"):
         return _train(config, texts_words, dense, labels)
 

@@ -344,6 +344,33 @@ def test_the_cascade_calls_the_encoder_only_when_the_ngram_model_is_unsure() -> 
     assert encoder.encoded == [unsure]
 
 
+_BLAS_THREADS_WHILE_SOLVING = """
+import threadpoolctl
+import core.classifier.newton as newton
+from core.classifier import IntentClassifier
+
+solve, threads = newton._solve_on, set()
+
+def recording(*args):
+    result = solve(*args)  # scipy's BLAS is loaded by now
+    threads.update(info["num_threads"] for info in threadpoolctl.threadpool_info()
+                   if info["user_api"] == "blas")
+    return result
+
+newton._solve_on = recording
+IntentClassifier().fit({texts!r}, {labels!r})
+print(sorted(threads))
+"""
+
+
+def test_a_new_processs_first_training_solves_on_one_blas_thread() -> None:
+    texts, labels = training_data()
+    script = _BLAS_THREADS_WHILE_SOLVING.format(texts=texts, labels=labels)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True, cwd=ROOT, timeout=300)
+    assert result.stdout.split("\n")[-2] == "[1]"
+
+
 def test_retraining_after_an_edit_encodes_only_the_changed_examples() -> None:
     encoder = _CountingEncoder()
     texts, labels = training_data()
