@@ -278,8 +278,7 @@ class Batches(Generic[Item, Result]):
                 self._answer_alone(item, result)
             return
         for (_, result), value in zip(pending, results, strict=True):
-            if not result.done():  # else its caller has gone
-                result.set_result(value)
+            _succeed(result, value)
 
     def _answer_alone(self, item: Item, result: asyncio.Future[Result]) -> None:
         try:
@@ -287,10 +286,15 @@ class Batches(Generic[Item, Result]):
         except Exception as error:
             _fail(result, error)
             return
-        if not result.done():
-            result.set_result(value)
+        _succeed(result, value)
+
+
+# A future already done was cancelled: its caller has gone, and nobody reads it.
+def _succeed(result: asyncio.Future[Result], value: Result) -> None:
+    if not result.done():
+        result.set_result(value)
 
 
 def _fail(result: asyncio.Future[Result], error: Exception) -> None:
-    if not result.done():  # else its caller has gone
+    if not result.done():
         result.set_exception(error)

@@ -35,8 +35,7 @@ class Examples:
     def of(cls, embeddings: FloatArray, truth: IntArray, labels: int) -> Examples:
         """The examples of `embeddings` (unit rows) whose `truth` (label index, -1 for out of
         scope) is in scope."""
-        order = np.argsort(truth, kind="stable")
-        order = order[truth[order] >= 0]
+        order = _in_scope_order(truth)
         counts = np.bincount(truth[order], minlength=labels)
         return cls(np.ascontiguousarray(embeddings[order], dtype=np.float32),
                    np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
@@ -64,8 +63,8 @@ def out_of_fold_similarity(embeddings: FloatArray, truth: IntArray, tops: IntArr
     comparison, as a question at run time is not among the examples: an in-scope example is
     compared with the other examples of its top label, an out-of-scope one with all of them."""
     examples = Examples.of(embeddings, truth, labels)
-    own_row = np.full(len(truth), -1)
-    own_row[np.argsort(truth, kind="stable")[np.sort(truth) >= 0]] = np.arange(len(examples.rows))
+    own_row = np.full(len(truth), -1)  # where each in-scope example sits among the rows
+    own_row[_in_scope_order(truth)] = np.arange(len(examples.rows))
     result = np.zeros(len(truth))
     for top in np.unique(tops):
         asking = np.flatnonzero(tops == top)
@@ -75,3 +74,10 @@ def out_of_fold_similarity(embeddings: FloatArray, truth: IntArray, tops: IntArr
         cosines[np.flatnonzero(inside), own_row[asking][inside] - start] = -np.inf
         result[asking] = cosines.max(axis=1, initial=_UNRELATED)
     return result
+
+
+def _in_scope_order(truth: IntArray) -> IntArray:
+    """The in-scope examples' indices, grouped by label (stable): the order of `Examples.rows`."""
+    order = np.argsort(truth, kind="stable")
+    kept: IntArray = order[truth[order] >= 0]
+    return kept
