@@ -393,10 +393,10 @@ def test_choose_cascade_cut_leaves_the_ngram_model_where_it_agrees_with_the_full
     assert choose_cascade_cut(quick[2:], full[2:], 0.5, 0.0) == math.inf
 
 
-def test_choose_cascade_cut_leaves_at_least_half_the_examples_to_the_full_model() -> None:
+def test_choose_cascade_cut_leaves_two_examples_in_five_to_the_full_model() -> None:
     quick = np.array([[0.95, 0.05], [0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])
-    # The two models agree everywhere: the n-gram model still answers only 2 of the 5.
-    assert choose_cascade_cut(quick, quick, threshold=0.5, margin=0.0) == 0.9
-    # Tied scores go together: the two surest are tied with a third, so only the first is left.
+    # The two models agree everywhere: the n-gram model still answers only 3 of the 5.
+    assert choose_cascade_cut(quick, quick, threshold=0.5, margin=0.0) == 0.8
+    # Tied scores go together: the second to fourth are tied, so only the first is left.
     tied = np.array([[0.95, 0.05], [0.9, 0.1], [0.9, 0.1], [0.9, 0.1], [0.6, 0.4]])
     assert choose_cascade_cut(tied, tied, threshold=0.5, margin=0.0) == 0.95
