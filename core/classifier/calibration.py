@@ -52,6 +52,13 @@ def oos_margins(decisions: FloatArray, in_scope: IntArray, oos: int) -> FloatArr
     return result
 
 
+def top_labels(decisions: FloatArray, in_scope: IntArray, oos: int) -> IntArray:
+    """Each row's top label (index among the in-scope labels) by its margin over the
+    out-of-scope class: the label the confidence is about, in training and when answering."""
+    tops: IntArray = oos_margins(decisions, in_scope, oos).argmax(axis=-1)
+    return tops
+
+
 def calibrate(decisions: FloatArray, calibration: Calibration, in_scope: IntArray,
               oos: int, similarity: FloatArray | None = None) -> FloatArray:
     """In-scope scores in [0, 1] from raw decisions (rows of classes, or one row); `in_scope`

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.classifier import persistence
-from core.classifier.calibration import Calibration, _sure, calibrate, oos_margins
+from core.classifier.calibration import Calibration, _sure, calibrate, top_labels
 from core.classifier.features import (
     Analysed,
     FeatureReader,
@@ -307,7 +307,7 @@ class IntentClassifier:
         """Each question's similarity to its top label's examples (None: not read)."""
         if embeddings is None or not self._examples:
             return None
-        tops = oos_margins(decisions, self._in_scope, self._oos).argmax(axis=1)  # as trained
+        tops = top_labels(decisions, self._in_scope, self._oos)
         return self._examples.similarity(embeddings / self.embedding_weight, tops)
 
     def _full_decisions(self, features: list[tuple[IntArray, FloatArray]],

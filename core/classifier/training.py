@@ -19,7 +19,7 @@ from core.classifier.calibration import (
     choose_margin,
     choose_threshold,
     fit_calibration,
-    oos_margins,
+    top_labels,
 )
 from core.classifier.features import FloatArray, IntArray
 from core.classifier.fitting import Counts, Fitted, rows_of
@@ -110,7 +110,7 @@ def _novelty(config: IntentClassifier, counts: Counts, decisions: FloatArray, tr
     if counts.dense is None or oos < 0:
         return Examples.empty(), None
     unit = counts.dense / config.embedding_weight
-    tops = oos_margins(decisions, in_scope, oos).argmax(axis=1)
+    tops = top_labels(decisions, in_scope, oos)
     return (Examples.of(unit, truth, len(in_scope)),
             out_of_fold_similarity(unit, truth, tops, len(in_scope)))
 
