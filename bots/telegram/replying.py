@@ -16,7 +16,6 @@ from typing import Any
 from telegram import (
     Bot,
     CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
     InlineQuery,
     Message,
@@ -47,12 +46,18 @@ MAX_TEXT = int(MessageLimit.MAX_TEXT_LENGTH)
 MAX_BUTTONS = 50
 
 
+# An inline keyboard as the Bot API reads it (its JSON form): rows of {"text", "callback_data"}
+# buttons under "inline_keyboard". Built as plain data rather than python-telegram-bot
+# objects, whose generic serialisation took about a third of a reply's CPU under load.
+Keyboard = dict[str, list[list[dict[str, str]]]]
+
+
 @dataclass(frozen=True)
 class Rendered:
     """A reply as Telegram messages: escaped HTML pieces, the keyboard goes on the last one."""
 
     pieces: list[str]
-    keyboard: InlineKeyboardMarkup | None = None
+    keyboard: Keyboard | None = None
 
 
 def html_pieces(text: str) -> list[str]:
@@ -76,33 +81,37 @@ def render(layout: ReplyLayout) -> Rendered:
     buttons side by side on a last row."""
     text = f"{layout.text}\n\n{layout.related_title}" if layout.related_title else layout.text
     none_of_these = tuple(choice for choice in layout.choices if choice.intent is None)
-    keyboard = _keyboard(layout.answers[:MAX_BUTTONS] + none_of_these)
+    rows = list(_choice_rows(layout.answers[:MAX_BUTTONS] + none_of_these))
     if layout.feedback:
-        row = tuple(_button(control) for control in layout.feedback)
-        keyboard = InlineKeyboardMarkup([*(keyboard.inline_keyboard if keyboard else ()), row])
-    return Rendered(html_pieces(text), keyboard)
+        rows.append([_button(control) for control in layout.feedback])
+    return Rendered(html_pieces(text), _keyboard(rows))
 
 
-# A bot shows the same few keyboards again and again (every fallback lists all topics), and
-# python-telegram-bot's objects are frozen once built, so each keyboard is built once and
-# shared: building its buttons was about 2 % of the bot's CPU under load.
+# A bot shows the same few lists of choices again and again (every fallback lists all topics),
+# so their rows are built once and shared; nothing changes them once built.
 @functools.lru_cache(maxsize=1024)
-def _keyboard(choices: tuple[Choice, ...]) -> InlineKeyboardMarkup | None:
+def _choice_rows(choices: tuple[Choice, ...]) -> tuple[list[dict[str, str]], ...]:
     # One button a row: the labels are whole questions.
-    return InlineKeyboardMarkup([[_button(c)] for c in choices]) if choices else None
+    return tuple([_button(choice)] for choice in choices)
 
 
-def _button(control: Choice | FeedbackControl) -> InlineKeyboardButton:
-    return InlineKeyboardButton(control.label, callback_data=control.payload)
+def _button(control: Choice | FeedbackControl) -> dict[str, str]:
+    return {"text": control.label, "callback_data": control.payload}
+
+
+def _keyboard(rows: list[list[dict[str, str]]]) -> Keyboard | None:
+    return {"inline_keyboard": rows} if rows else None
 
 
 def keyboard_after_feedback(keyboard: InlineKeyboardMarkup | None,
-                            instead: tuple[FeedbackControl, ...]) -> InlineKeyboardMarkup | None:
-    """A message's keyboard without its feedback buttons, then `instead` one a row."""
-    rows = [[button for button in row if not is_feedback(button.callback_data)]
+                            instead: tuple[FeedbackControl, ...]) -> Keyboard | None:
+    """A message's keyboard (as Telegram sent it back) without its feedback buttons, then
+    `instead` one a row."""
+    rows = [[{"text": button.text, "callback_data": button.callback_data}
+             for button in row
+             if isinstance(button.callback_data, str) and not is_feedback(button.callback_data)]
             for row in (keyboard.inline_keyboard if keyboard else ())]
-    rows = [row for row in rows if row] + [[_button(control)] for control in instead]
-    return InlineKeyboardMarkup(rows) if rows else None
+    return _keyboard([row for row in rows if row] + [[_button(control)] for control in instead])
 
 
 class TelegramReplies:
@@ -150,7 +159,9 @@ class TelegramReplies:
             return
         keyboard = keyboard_after_feedback(message.reply_markup, instead)
         try:
-            await self.query.edit_message_reply_markup(keyboard)
+            await call_unparsed(self.bot, "editMessageReplyMarkup", {
+                "chat_id": message.chat.id, "message_id": message.message_id,
+                "reply_markup": keyboard})
         except TelegramError as error:
             logger.warning("could not edit the feedback buttons: %s", error)
 

@@ -178,11 +178,12 @@ def test_render_puts_feedback_under_answers_only(tiny_bot: FAQBot,
     ticket = FeedbackTicket("AAAAAAAA", "0123abcd", "fr", "")
     answer = render(layout(tiny_bot.answer("horaires"), ticket))
     assert answer.keyboard is not None
-    assert [[button.text for button in row] for row in answer.keyboard.inline_keyboard] == [
+    assert [[button["text"] for button in row] for row in answer.keyboard["inline_keyboard"]] == [
         ["Où se trouve le magasin ?"], ["Utile", "Pas utile"]]
     for question in ("salut", "bitcoin", AMBIGUOUS):
         keyboard = render(layout(clarifying_bot.answer(question), ticket)).keyboard
-        labels = [b.text for row in (keyboard.inline_keyboard if keyboard else ()) for b in row]
+        labels = [b["text"] for row in (keyboard or {"inline_keyboard": []})["inline_keyboard"]
+                  for b in row]
         assert "Utile" not in labels
 
 
