@@ -7,6 +7,7 @@ bots/cli.py reads the flags and picks the exit code; this module turns them into
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from typing import TYPE_CHECKING
@@ -101,9 +102,21 @@ async def serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Serv
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload_requests.set)
     logger.info("serving; SIGINT or SIGTERM stops, SIGHUP reloads the knowledge base")
+    _freeze_what_start_up_loaded()
     await serve_platforms(bot, settings, servers, options, stop=stop,
                           reload_requests=reload_requests)
     logger.info("stopped")
+
+
+def _freeze_what_start_up_loaded() -> None:
+    """Take the objects alive now (the model, the knowledge base, the libraries: about 43,000)
+    out of the garbage collector's sight. They live as long as the process, yet each of its
+    full passes, which a burst of messages sets off again and again, walks them all: frozen,
+    a Telegram message costs about 6 % less CPU (docs/performance.md). A bot replaced by a
+    reload is still freed: reference counting frees it, as it holds no reference cycle
+    (tests/bots/test_reload.py)."""
+    gc.collect()
+    gc.freeze()
 
 
 def configure_logging(settings: Settings, json_lines: bool = False) -> None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 
 from bots.reload import KnowledgeBaseWatcher, file_signature
-from bots.service import FAQService
+from bots.service import Asked, Asker, FAQService
 from core import FAQBot, KnowledgeBaseError
 
 POLL = 0.02  # seconds between two looks at the file
@@ -106,6 +108,24 @@ async def test_reload_swaps_the_served_bot(kb_file: Path, tiny_bot: FAQBot,
     assert await watcher.reload() is True
     assert service.bot is clarifying_bot
     assert outcomes.heard == ["reloaded"]
+
+
+async def test_a_replaced_bot_is_freed_without_the_garbage_collector(kb_file: Path) -> None:
+    # `faqbot run` freezes what start-up loaded, the first bot with it (bots/launch.py): a
+    # reference cycle through a served bot would keep every replaced model for good.
+    served = FAQBot.from_path(kb_file)
+    service = FAQService(served)
+    service.answer("horaires")
+    service.answer_many_with_feedback([Asked("horaires ?", None, Asker("telegram", 1, 2))])
+    gone = weakref.ref(served)
+    del served
+    gc.disable()
+    try:
+        watcher = KnowledgeBaseWatcher(kb_file, service, on_outcome=Outcomes())
+        assert await watcher.reload() is True
+        assert gone() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("error", [KnowledgeBaseError("intent 'x': no answer"),
