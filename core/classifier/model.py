@@ -134,6 +134,17 @@ class IntentClassifier:
         """Whether the sentence embedding is a feature block (and the cascade is on)."""
         return self.embedding_weight > 0
 
+    def load_encoder(self) -> None:
+        """Load the sentence encoder's weights now (nothing without an encoder): a model read
+        from the cache has not needed them yet, and the first question would wait for them."""
+        if self.uses_encoder:
+            self._the_encoder().load()
+
+    def _the_encoder(self) -> SentenceEncoder:
+        if self._encoder is None:
+            self._encoder = shared_encoder()
+        return self._encoder
+
     def embed(self, questions: Sequence[Question], *,
               remember: bool = False) -> FloatArray | None:
         """The scaled embedding block of texts, or None without an encoder; `remember`
@@ -141,12 +152,10 @@ class IntentClassifier:
         gets zeros: the encoder would read a meaning into punctuation or emoji."""
         if not self.uses_encoder:
             return None
-        if self._encoder is None:
-            self._encoder = shared_encoder()
         worded = [i for i, question in enumerate(questions) if question.normalized]
         block = np.zeros((len(questions), DIMENSIONS))
         if worded:
-            block[worded] = self._encoder.encode([questions[i].text for i in worded],
+            block[worded] = self._the_encoder().encode([questions[i].text for i in worded],
                                                  remember=remember)
         block *= self.embedding_weight
         return block

@@ -315,6 +315,7 @@ async def test_faqbot_run_with_metrics_reload_and_json_logs(api: FakeTelegramAPI
                                                             tmp_path: Path) -> None:
     kb_file, db = tmp_path / "faq.yaml", tmp_path / "data" / "questions.sqlite3"
     kb_file.write_text(tiny_kb_path.read_text(encoding="utf-8"), encoding="utf-8")
+    FAQBot.from_path(kb_file)  # cached: the bot starts as a restarted one, without training
     port = free_port()
     env = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN, "FAQBOT_TELEGRAM_API_URL": api.base_url,
            "FAQBOT_KB": str(kb_file), "FAQBOT_DB": str(db), "PYTHONUNBUFFERED": "1",
@@ -360,6 +361,11 @@ async def test_faqbot_run_with_metrics_reload_and_json_logs(api: FakeTelegramAPI
     events = [json.loads(line) for line in stderr.decode().splitlines()]  # every line is JSON
     messages = [event["message"] for event in events]
     assert any(message.startswith("knowledge base reloaded") for message in messages)
+    # The encoder's weights load before the bot serves, not in its first questions' time.
+    def first(start: str) -> list[int]:
+        return [i for i, message in enumerate(messages) if message.startswith(start)]
+    assert len(first("sentence encoder loaded")) == 1
+    assert first("sentence encoder loaded") < first("serving;")
     assert TOKEN not in stderr.decode() and "738291046" not in stderr.decode()
     assert [row.question for row in read_log(db)] == ["horaires", "horaires"]
 
