@@ -279,6 +279,9 @@ def _run(args: argparse.Namespace) -> int:
         settings.pseudonym_key()  # a bad key stops `run` at once, as a bad token does
     kb_path = _kb_path(args, settings)
     bot = FAQBot.from_path(kb_path)
+    # A model read from the cache has not loaded the encoder yet: the first questions would
+    # wait about a second for it.
+    bot.classifier.load_encoder()
     if not servers:
         from bots.console import chat
 

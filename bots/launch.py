@@ -101,9 +101,6 @@ async def serve_until_signal(bot: FAQBot, settings: Settings, servers: list[Serv
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload_requests.set)
-    # A model read from the cache has not loaded the encoder: the first questions would
-    # wait about a second for it.
-    bot.classifier.load_encoder()
     _freeze_what_start_up_loaded()
     logger.info("serving; SIGINT or SIGTERM stops, SIGHUP reloads the knowledge base")
     await serve_platforms(bot, settings, servers, options, stop=stop,
