@@ -48,7 +48,7 @@ MAX_BUTTONS = 50
 
 # An inline keyboard as the Bot API reads it (its JSON form): rows of {"text", "callback_data"}
 # buttons under "inline_keyboard". Built as plain data rather than python-telegram-bot
-# objects, whose generic serialisation took about a third of a reply's CPU under load.
+# objects, whose generic serialisation was a third of sending a reply (docs/performance.md).
 Keyboard = dict[str, list[list[dict[str, str]]]]
 
 

@@ -155,8 +155,8 @@ class IntentClassifier:
         worded = [i for i, question in enumerate(questions) if question.normalized]
         block = np.zeros((len(questions), DIMENSIONS))
         if worded:
-            block[worded] = self._the_encoder().encode([questions[i].text for i in worded],
-                                                 remember=remember)
+            texts = [questions[i].text for i in worded]
+            block[worded] = self._the_encoder().encode(texts, remember=remember)
         block *= self.embedding_weight
         return block
 

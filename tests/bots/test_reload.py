@@ -111,8 +111,9 @@ async def test_reload_swaps_the_served_bot(kb_file: Path, tiny_bot: FAQBot,
 
 
 async def test_a_replaced_bot_is_freed_without_the_garbage_collector(kb_file: Path) -> None:
-    # `faqbot run` freezes what start-up loaded, the first bot with it (bots/launch.py): a
-    # reference cycle through a served bot would keep every replaced model for good.
+    # `faqbot run` freezes what start-up loaded, the first bot with it (bots/launch.py): the
+    # collector no longer sees that bot, so a reference cycle through it would keep its model
+    # for good once a reload replaced it.
     served = FAQBot.from_path(kb_file)
     service = FAQService(served)
     service.answer("horaires")
