@@ -96,15 +96,14 @@ class IntentClassifier:
         self.char_ngrams = char_ngrams
         self.min_df = min_df
         self.embedding_weight = embedding_weight
-        self._encoder = encoder
+        self._encoder = encoder if encoder is not None else shared_encoder()  # weights load lazily
         self.threshold = threshold
         self.margin = margin
         self.cv_folds = cv_folds
         self.random_state = random_state
-        # Set by fit() or load(): see Learned. The cascade's n-gram model (it reads the same
-        # n-gram rows, with weights and a calibration of its own) answers alone when its top
-        # score reaches cascade_cut_ and leads the next by at least margin_ (never, without an
-        # encoder).
+        # Set by fit() or load(): see Learned. The cascade's n-gram model (the same n-gram rows,
+        # its own weights and calibration) answers alone when its top score reaches
+        # cascade_cut_ and leads the next by at least margin_ (never without an encoder).
         self.threshold_ = DEFAULT_THRESHOLD
         self.margin_ = DEFAULT_MARGIN
         self.cascade_cut_ = math.inf
@@ -135,15 +134,9 @@ class IntentClassifier:
         return self.embedding_weight > 0
 
     def load_encoder(self) -> None:
-        """Load the sentence encoder's weights now (nothing without an encoder): a model read
-        from the cache has not needed them yet, and the first question would wait for them."""
+        """Load the encoder's weights now, not at the first question that needs them."""
         if self.uses_encoder:
-            self._the_encoder().load()
-
-    def _the_encoder(self) -> SentenceEncoder:
-        if self._encoder is None:
-            self._encoder = shared_encoder()
-        return self._encoder
+            self._encoder.load()
 
     def embed(self, questions: Sequence[Question], *,
               remember: bool = False) -> FloatArray | None:
@@ -155,8 +148,8 @@ class IntentClassifier:
         worded = [i for i, question in enumerate(questions) if question.normalized]
         block = np.zeros((len(questions), DIMENSIONS))
         if worded:
-            texts = [questions[i].text for i in worded]
-            block[worded] = self._the_encoder().encode(texts, remember=remember)
+            block[worded] = self._encoder.encode([questions[i].text for i in worded],
+                                                 remember=remember)
         block *= self.embedding_weight
         return block
 
