@@ -83,7 +83,7 @@ def render(layout: ReplyLayout) -> Rendered:
     none_of_these = tuple(choice for choice in layout.choices if choice.intent is None)
     rows = list(_choice_rows(layout.answers[:MAX_BUTTONS] + none_of_these))
     if layout.feedback:
-        rows.append([_button(control) for control in layout.feedback])
+        rows.append([_button(control.label, control.payload) for control in layout.feedback])
     return Rendered(html_pieces(text), _keyboard(rows))
 
 
@@ -92,11 +92,11 @@ def render(layout: ReplyLayout) -> Rendered:
 @functools.lru_cache(maxsize=1024)
 def _choice_rows(choices: tuple[Choice, ...]) -> tuple[list[dict[str, str]], ...]:
     # One button a row: the labels are whole questions.
-    return tuple([_button(choice)] for choice in choices)
+    return tuple([_button(choice.label, choice.payload)] for choice in choices)
 
 
-def _button(control: Choice | FeedbackControl) -> dict[str, str]:
-    return {"text": control.label, "callback_data": control.payload}
+def _button(label: str, payload: str) -> dict[str, str]:
+    return {"text": label, "callback_data": payload}
 
 
 def _keyboard(rows: list[list[dict[str, str]]]) -> Keyboard | None:
@@ -107,11 +107,12 @@ def keyboard_after_feedback(keyboard: InlineKeyboardMarkup | None,
                             instead: tuple[FeedbackControl, ...]) -> Keyboard | None:
     """A message's keyboard (as Telegram sent it back) without its feedback buttons, then
     `instead` one a row."""
-    rows = [[{"text": button.text, "callback_data": button.callback_data}
+    rows = [[_button(button.text, button.callback_data)
              for button in row
              if isinstance(button.callback_data, str) and not is_feedback(button.callback_data)]
             for row in (keyboard.inline_keyboard if keyboard else ())]
-    return _keyboard([row for row in rows if row] + [[_button(control)] for control in instead])
+    instead_rows = [[_button(control.label, control.payload)] for control in instead]
+    return _keyboard([row for row in rows if row] + instead_rows)
 
 
 class TelegramReplies:
